@@ -1,0 +1,84 @@
+# allocbench's developer interface. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+FLAVOURS_ALL := pymem pymem-raw system mimalloc jemalloc
+FLAVOUR ?= system
+# The interpreter of the project venv; abi3 wheels built with it serve CPython 3.11-3.13.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+VPY := $(VENV)/bin/python
+BUILD := build
+# One cargo target dir for every flavour: switching flavours only rebuilds our crate.
+export CARGO_TARGET_DIR ?= $(CURDIR)/$(BUILD)/target
+export MATURIN_NO_INSTALL_RUST := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+RUST_SRC := $(shell find rustext -name '*.rs' ! -name 'tests.rs' -o -name 'Cargo.toml') Cargo.toml Cargo.lock pyproject.toml
+PY_SRC := $(shell find python -name '*.py')
+
+.PHONY: help venv build build-all test lint fmt cargo-test pytest clean
+
+help:
+	@echo "make venv                  create .venv with the pinned tools (requirements/dev.txt)"
+	@echo "make build FLAVOUR=<name>  build one flavour into build/flavours/<name> ($(FLAVOURS_ALL))"
+	@echo "make build-all             build every flavour"
+	@echo "make test                  lint, cargo test, build every flavour, run the test suite"
+	@echo "make lint                  cargo fmt --check, cargo clippy -D warnings, ruff check/format --check"
+	@echo "make fmt                   cargo fmt and ruff format"
+
+$(VENV)/.stamp: requirements/dev.txt
+	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q -r requirements/dev.txt
+	touch $@
+
+venv: $(VENV)/.stamp
+
+# A flavour = the wheel built with feature alloc-<name>, installed into its own directory
+# (a PYTHONPATH entry). The stamp keeps a rebuild from happening when nothing changed.
+$(BUILD)/flavours/%/.stamp: $(RUST_SRC) $(PY_SRC) | $(VENV)/.stamp
+	@case " $(FLAVOURS_ALL) " in *" $* "*) ;; *) echo "unknown flavour '$*': one of $(FLAVOURS_ALL)"; exit 2;; esac
+	@echo "== building flavour $* (cargo feature alloc-$*)"
+	rm -rf $(BUILD)/wheels/$* $(BUILD)/flavours/$*
+	$(VENV)/bin/maturin build --quiet --release --features alloc-$* -i $(VPY) -o $(BUILD)/wheels/$*
+	$(VPY) -m pip install -q --no-deps --no-compile --target $(BUILD)/flavours/$* $(BUILD)/wheels/$*/*.whl
+	ALLOCBENCH_FLAVOUR=$* PYTHONPATH=$(BUILD)/flavours/$* $(VPY) -c "import allocbench.flavour as f; f.load()"
+	touch $@
+
+build: $(BUILD)/flavours/$(FLAVOUR)/.stamp
+
+build-all: $(foreach f,$(FLAVOURS_ALL),$(BUILD)/flavours/$(f)/.stamp)
+
+Cargo.lock:
+	cargo generate-lockfile
+
+lint: $(VENV)/.stamp
+	cargo fmt --all --check
+	cargo clippy --quiet --all-targets --features alloc-pymem -- -D warnings
+	@for f in $(FLAVOURS_ALL); do \
+	  echo "clippy: alloc-$$f (no python)"; \
+	  cargo clippy --quiet --all-targets --no-default-features --features alloc-$$f -- -D warnings || exit 1; \
+	done
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+fmt: $(VENV)/.stamp
+	cargo fmt --all
+	$(VENV)/bin/ruff format .
+
+# Unit tests of the backends and workloads, without an interpreter (std's allocator is the
+# global one there; the backends are tested as values).
+cargo-test:
+	@for f in $(FLAVOURS_ALL); do \
+	  echo "cargo test: alloc-$$f"; \
+	  cargo test --quiet --no-default-features --features alloc-$$f || exit 1; \
+	done
+
+pytest: build-all
+	$(VPY) -m pytest -q tests
+
+test: lint cargo-test build-all pytest
+
+clean:
+	rm -rf $(BUILD) $(VENV)

@@ -1,0 +1,406 @@
+"""The one workload catalogue: every workload's name, family, parameters (with allowed
+ranges), unit and what it measures. The asv suite, the pyperf suite and the report read
+it; nothing else describes a workload.
+
+Timed workloads (``kind == "time"``) take ``loops`` and return seconds, pyperf's
+``bench_time_func`` shape; ``ops_per_loop`` turns that into time per operation. Memory
+workloads (``kind == "memory"``) return a dict of figures. Parameters are validated here,
+before any Rust runs: wrong types raise ``TypeError``, out-of-range values ``ValueError``,
+both naming the workload, the parameter and the allowed range.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
+MAX_LOOPS = 10**9
+U64 = (1 << 64) - 1
+
+
+@dataclass(frozen=True)
+class Param:
+    """One workload parameter: ``int`` with an inclusive range, ``bool``, or ``str`` with
+    choices."""
+
+    name: str
+    kind: type
+    doc: str
+    lo: int | None = None
+    hi: int | None = None
+    choices: tuple[str, ...] = ()
+
+    def allowed(self) -> str:
+        if self.kind is bool:
+            return "True or False"
+        if self.kind is str:
+            return "one of " + ", ".join(repr(c) for c in self.choices)
+        return f"an int in {self.lo}..{self.hi}"
+
+    def check(self, workload: str, value: Any) -> Any:
+        where = f"parameter {self.name!r} of workload {workload!r}"
+        ok_type = (
+            isinstance(value, bool)
+            if self.kind is bool
+            else isinstance(value, self.kind) and not isinstance(value, bool)
+        )
+        if not ok_type:
+            raise TypeError(f"{where} must be {self.allowed()}; got {type(value).__name__} {value!r}")
+        if self.kind is int and not (self.lo <= value <= self.hi):
+            raise ValueError(f"{where} must be {self.allowed()}; got {value}")
+        if self.kind is str and value not in self.choices:
+            raise ValueError(f"{where} must be {self.allowed()}; got {value!r}")
+        return value
+
+
+LOOPS = Param("loops", int, "repetitions of the timed operation", 1, MAX_LOOPS)
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    family: str
+    kind: str  # "time" or "memory"
+    unit: str
+    measures: str
+    params: tuple[Param, ...]
+    # Benchmark points: the parameter sets the suites and the report run.
+    points: tuple[Mapping[str, Any], ...]
+    # Small parameters for tests and smoke runs.
+    smoke: Mapping[str, Any]
+    ops_per_loop: Callable[[Mapping[str, Any]], int] = lambda p: 1
+    # Cross-parameter limits: (predicate, message) pairs; message names the limit.
+    limits: tuple[tuple[Callable[[Mapping[str, Any]], bool], str], ...] = ()
+    func: str = ""  # extension function; defaults to the workload name
+    smoke_loops: int = 3
+    extra: Callable[..., Any] | None = field(default=None, repr=False)
+
+    @property
+    def timed(self) -> bool:
+        return self.kind == "time"
+
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def validate(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        names = [p.name for p in self.params]
+        unknown = sorted(set(params) - set(names))
+        if unknown:
+            raise TypeError(
+                f"workload {self.name!r} has no parameter {unknown[0]!r}; "
+                f"its parameters are {', '.join(names)}"
+            )
+        missing = [n for n in names if n not in params]
+        if missing:
+            raise TypeError(f"workload {self.name!r} needs parameter {missing[0]!r}")
+        checked = {p.name: p.check(self.name, params[p.name]) for p in self.params}
+        for ok, message in self.limits:
+            if not ok(checked):
+                raise ValueError(f"workload {self.name!r}: {message}; got {checked}")
+        return checked
+
+    def label(self, params: Mapping[str, Any]) -> str:
+        """Benchmark name, e.g. ``churn_batch[size=64,live=1024,order=lifo]``."""
+        inner = ",".join(f"{k}={_fmt(params[k])}" for k in (p.name for p in self.params))
+        return f"{self.name}[{inner}]" if inner else self.name
+
+    def run(self, *, loops: int | None = None, module=None, **params: Any):
+        """Validates, then runs the workload in the loaded flavour."""
+        checked = self.validate(params)
+        if module is None:
+            from .flavour import load
+
+            module = load()
+        fn = getattr(module, self.func or self.name)
+        if self.timed:
+            loops = LOOPS.check(self.name, loops)
+            return fn(loops, **checked)
+        if loops is not None:
+            raise TypeError(f"workload {self.name!r} is not timed; it takes no 'loops'")
+        if self.extra is not None:
+            return self.extra(fn, checked)
+        return fn(**checked)
+
+
+def _fmt(v: Any) -> str:
+    return str(v).lower() if isinstance(v, bool) else str(v)
+
+
+# ---- parameters shared by several workloads -------------------------------------------------
+
+def _size(lo=1, hi=16 * MiB, doc="block size in bytes"):
+    return Param("size", int, doc, lo, hi)
+
+
+SEED = Param("seed", int, "seed of the size / order generator (same seed, same sequence)", 0, U64)
+ORDER = Param("order", str, "free order of the batch", choices=("lifo", "fifo"))
+TOUCH = Param("touch", bool, "write one byte per 4 KiB page before freeing")
+PAIR_SIZES = (8, 16, 32, 64, 128, 256, 512, 1024, 4 * KiB, 64 * KiB, 1 * MiB)
+SMALL_SIZES = (16, 32, 64, 128, 256, 512)
+
+
+def _python_probe() -> dict[str, Any]:
+    """The Python side's figures for the interplay workload: allocated blocks and pymalloc
+    arenas (parsed from ``sys._debugmallocstats()``, None when pymalloc is not in use)."""
+    return {"allocated_blocks": sys.getallocatedblocks(), **_pymalloc_arenas()}
+
+
+_ARENAS = re.compile(r"#\s*arenas allocated current\s*=\s*([\d,]+)")
+_ARENA_BYTES = re.compile(r"(\d[\d,]*) arenas \* (\d+) bytes/arena\s*=\s*([\d,]+)")
+
+
+def _pymalloc_arenas() -> dict[str, int | None]:
+    """Reads pymalloc's arena count from ``sys._debugmallocstats()`` (it writes to the C
+    stderr, so fd 2 is redirected to a temporary file for the call)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        try:
+            os.dup2(tmp.fileno(), 2)
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        tmp.seek(0)
+        text = tmp.read().decode("ascii", "replace")
+    m = _ARENAS.search(text)
+    b = _ARENA_BYTES.search(text)
+    return {
+        "arenas": int(m.group(1).replace(",", "")) if m else None,
+        "arena_bytes": int(b.group(3).replace(",", "")) if b else None,
+    }
+
+
+def _interplay(fn, params):
+    return fn(**params, probe=_python_probe)
+
+
+# ---- the catalogue ------------------------------------------------------------------------
+
+WORKLOADS: tuple[Workload, ...] = (
+    Workload(
+        "alloc_pair", "throughput", "time", "s/op",
+        "one alloc+free pair of one size through the global allocator (the fastest path: "
+        "the block is reused every time)",
+        (_size(),),
+        tuple({"size": s} for s in PAIR_SIZES),
+        {"size": 64},
+    ),
+    Workload(
+        "alloc_pair_unguarded", "throughput", "time", "s/op",
+        "alloc_pair with the PyMem backend's thread-state guard compiled out (orjson's "
+        "unchecked design); equals alloc_pair in other flavours: the guard's cost",
+        (_size(),),
+        tuple({"size": s} for s in (16, 64, 256, 1024)),
+        {"size": 64},
+    ),
+    Workload(
+        "raw_pair", "raw", "time", "s/op",
+        "the backend's own primitive (PyMem_Malloc/Free, PyMem_RawMalloc/Free, malloc/free, "
+        "mi_malloc/mi_free) called directly: the limit the GlobalAlloc path is compared to",
+        (_size(),),
+        tuple({"size": s} for s in PAIR_SIZES),
+        {"size": 64},
+    ),
+    Workload(
+        "churn_batch", "throughput", "time", "s/op",
+        "allocate `live` blocks of one size (8 bytes written each), then free them all "
+        "LIFO or FIFO; one op is one block allocated and freed",
+        (_size(hi=MiB), Param("live", int, "blocks allocated before any is freed", 1, MiB), ORDER),
+        tuple(
+            {"size": s, "live": 1024, "order": o}
+            for o in ("lifo", "fifo")
+            for s in (16, 32, 64, 128, 256, 512, 1024, 8 * KiB)
+        ),
+        {"size": 64, "live": 64, "order": "lifo"},
+        ops_per_loop=lambda p: p["live"],
+        limits=((lambda p: p["size"] * p["live"] <= GiB, "size * live must be <= 1 GiB"),),
+    ),
+    Workload(
+        "mixed_sizes", "throughput", "time", "s/op",
+        "allocate `live` blocks with sizes shaped like an extension's objects (60% 16-64 B, "
+        "25% to 256 B, 10% to 4 KiB, 4% to 64 KiB, 1% to 1 MiB), free them in a seeded "
+        "random order; one op is one block",
+        (Param("live", int, "blocks per round", 1, 1 << 16), SEED),
+        ({"live": 4096, "seed": 42},),
+        {"live": 256, "seed": 42},
+        ops_per_loop=lambda p: p["live"],
+    ),
+    Workload(
+        "collections", "throughput", "time", "s/op",
+        "build and drop a collection of `n` elements: Vec of short formatted Strings, Vec "
+        "of 4-element Vecs, HashMap<u64, String>, BTreeMap<u64, u64>; one op is one element",
+        (
+            Param("n", int, "elements per collection", 1, MiB),
+            Param("kind", str, "collection built", choices=("string", "vec", "hashmap", "btreemap")),
+        ),
+        tuple({"n": 10_000, "kind": k} for k in ("string", "vec", "hashmap", "btreemap")),
+        {"n": 100, "kind": "hashmap"},
+        ops_per_loop=lambda p: p["n"],
+    ),
+    Workload(
+        "json_roundtrip", "throughput", "time", "s/op",
+        "parse a seeded JSON document of about `kib` KiB into serde_json::Value and "
+        "serialise it back; one op is one document",
+        (Param("kib", int, "document size in KiB", 1, 16 * KiB), SEED),
+        ({"kib": 64, "seed": 7},),
+        {"kib": 2, "seed": 7},
+    ),
+    Workload(
+        "realloc_growth", "realloc", "time", "s/op",
+        "grow a buffer to `target` bytes: Vec<u8> push (amortised doubling), String append "
+        "of 7-byte pieces, reserve_exact(1) per byte (worst case), or fill then halve with "
+        "shrink_to_fit; one op is one whole growth",
+        (
+            Param("pattern", str, "growth pattern",
+                  choices=("vec_push", "string_append", "reserve_exact", "shrink_to_fit")),
+            Param("target", int, "final size in bytes", 16, 64 * MiB),
+        ),
+        tuple(
+            {"pattern": pat, "target": t}
+            for pat in ("vec_push", "string_append", "reserve_exact", "shrink_to_fit")
+            for t in (4 * KiB, 1 * MiB)
+        ),
+        {"pattern": "vec_push", "target": 4 * KiB},
+        limits=(
+            (lambda p: p["pattern"] != "reserve_exact" or p["target"] <= 4 * MiB,
+             "reserve_exact reallocates once per byte: target must be <= 4 MiB"),
+        ),
+    ),
+    Workload(
+        "realloc_moves", "realloc", "memory", "count",
+        "one growth as in realloc_growth, counting the reallocs that kept the pointer "
+        "(in place) and those that moved the block",
+        (
+            Param("pattern", str, "growth pattern",
+                  choices=("vec_push", "string_append", "reserve_exact", "shrink_to_fit")),
+            Param("target", int, "final size in bytes", 16, 64 * MiB),
+        ),
+        tuple(
+            {"pattern": pat, "target": t}
+            for pat in ("vec_push", "string_append", "reserve_exact", "shrink_to_fit")
+            for t in (4 * KiB, 1 * MiB)
+        ),
+        {"pattern": "reserve_exact", "target": 4 * KiB},
+        limits=(
+            (lambda p: p["pattern"] != "reserve_exact" or p["target"] <= 4 * MiB,
+             "reserve_exact reallocates once per byte: target must be <= 4 MiB"),
+        ),
+    ),
+    Workload(
+        "zeroed_vec", "zeroed", "time", "s/op",
+        "vec![0u8; size] (alloc_zeroed: calloc where the backend has it), pages touched or "
+        "left alone, then dropped; one op is one buffer",
+        (_size(hi=256 * MiB), TOUCH),
+        tuple({"size": s, "touch": t} for t in (False, True) for s in (4 * KiB, 64 * KiB, MiB)),
+        {"size": 64 * KiB, "touch": True},
+    ),
+    Workload(
+        "memset_vec", "zeroed", "time", "s/op",
+        "allocate then memset to zero (what vec![0; n] costs without calloc), pages touched "
+        "or not, then dropped; one op is one buffer",
+        (_size(hi=256 * MiB), TOUCH),
+        tuple({"size": s, "touch": t} for t in (False, True) for s in (4 * KiB, 64 * KiB, MiB)),
+        {"size": 64 * KiB, "touch": False},
+    ),
+    Workload(
+        "fragmentation", "fragmentation", "memory", "bytes",
+        "fill with `blocks` blocks of size_min..size_max bytes, free a pattern (every other, "
+        "random half, oldest half), refill half as many with sizes 2x larger, drop all; RSS "
+        "after each phase against the live bytes requested, and RSS kept after drop-all",
+        (
+            Param("blocks", int, "blocks in the fill", 2, 1 << 24),
+            Param("size_min", int, "smallest fill block", 1, MiB),
+            Param("size_max", int, "largest fill block", 1, MiB),
+            Param("pattern", str, "which blocks the free phase frees",
+                  choices=("every_other", "random_half", "oldest_half")),
+            SEED,
+        ),
+        tuple(
+            {"blocks": 1 << 20, "size_min": 16, "size_max": 128, "pattern": pat, "seed": 1}
+            for pat in ("every_other", "random_half", "oldest_half")
+        ),
+        {"blocks": 4096, "size_min": 16, "size_max": 128, "pattern": "every_other", "seed": 1},
+        limits=(
+            (lambda p: p["size_min"] <= p["size_max"], "size_min must be <= size_max"),
+            (lambda p: p["blocks"] * p["size_max"] <= 2 * GiB,
+             "blocks * size_max must be <= 2 GiB (the refill doubles it)"),
+        ),
+    ),
+    Workload(
+        "threads_churn", "threads", "time", "s/op",
+        "`threads` Rust threads (GIL released, no thread state) each allocate and free "
+        "batches of one size at once; one op is one pair on every thread, so perfect "
+        "scaling keeps the time per op constant",
+        (
+            Param("threads", int, "concurrent Rust threads", 1, 64),
+            _size(hi=MiB),
+            Param("batch", int, "blocks live per thread before they are freed", 1, 1 << 16),
+        ),
+        tuple({"threads": t, "size": 64, "batch": 256} for t in (1, 2, 4)),
+        {"threads": 2, "size": 64, "batch": 32},
+        ops_per_loop=lambda p: p["batch"],
+        limits=((lambda p: p["threads"] * p["size"] * p["batch"] <= GiB,
+                 "threads * size * batch must be <= 1 GiB"),),
+    ),
+    Workload(
+        "cross_thread_free", "threads", "time", "s/op",
+        "a producer thread allocates batches of blocks and sends them over a channel; a "
+        "consumer thread frees them (the pattern of channel payloads); one op is one block",
+        (_size(hi=MiB), Param("batch", int, "blocks per message", 1, 1 << 16)),
+        tuple({"size": s, "batch": 256} for s in (64, 4 * KiB)),
+        {"size": 64, "batch": 32},
+        ops_per_loop=lambda p: p["batch"],
+        limits=((lambda p: p["size"] * p["batch"] <= 256 * MiB,
+                 "size * batch must be <= 256 MiB"),),
+    ),
+    Workload(
+        "python_interplay", "interplay", "memory", "bytes",
+        "interleave Python bytes objects (kept alive by a list) with Rust blocks, drop the "
+        "Rust side, then the Python side; RSS, allocated blocks and pymalloc arenas after "
+        "each phase (do Rust blocks pin pymalloc arenas?)",
+        (
+            Param("rounds", int, "rounds of interleaving", 1, 10_000),
+            Param("per_round", int, "Python objects and Rust blocks per round", 1, 10_000),
+            Param("rust_block_size", int, "bytes per Rust block", 1, 64 * KiB),
+            Param("py_object_size", int, "payload bytes per Python bytes object", 0, 64 * KiB),
+        ),
+        ({"rounds": 1000, "per_round": 1000, "rust_block_size": 64, "py_object_size": 32},),
+        {"rounds": 10, "per_round": 100, "rust_block_size": 64, "py_object_size": 32},
+        limits=(
+            (lambda p: p["rounds"] * p["per_round"] <= 10_000_000,
+             "rounds * per_round must be <= 10000000"),
+            (lambda p: p["rounds"] * p["per_round"] * (p["rust_block_size"] + p["py_object_size"])
+             <= 2 * GiB, "rounds * per_round * (rust_block_size + py_object_size) must be <= 2 GiB"),
+        ),
+        extra=_interplay,
+    ),
+)
+
+CATALOGUE: dict[str, Workload] = {w.name: w for w in WORKLOADS}
+FAMILIES: tuple[str, ...] = tuple(dict.fromkeys(w.family for w in WORKLOADS))
+
+
+def get(name: str) -> Workload:
+    if not isinstance(name, str):
+        raise TypeError(f"workload name must be a str; got {name!r}")
+    try:
+        return CATALOGUE[name]
+    except KeyError:
+        raise ValueError(
+            f"no workload {name!r}; the catalogue has {', '.join(CATALOGUE)}"
+        ) from None
+
+
+def run(name: str, *, loops: int | None = None, **params: Any):
+    """Runs catalogue workload ``name`` in the loaded flavour (see ``Workload.run``)."""
+    return get(name).run(loops=loops, **params)

@@ -1,0 +1,110 @@
+//! Allocator backends: exactly one is compiled in, chosen by a cargo feature (a flavour).
+//!
+//! Every backend file offers the same surface: `NAME`, `PRIMITIVE` (what the raw baseline
+//! calls), an allocator type, and `primitive()`. The extension build installs the type as
+//! `#[global_allocator]` (see lib.rs); `cargo test` does not, so it never runs a PyMem path.
+
+mod aligned;
+pub mod fallback;
+pub mod pyapi;
+
+macro_rules! exactly_one {
+    ($($f:literal),+) => {
+        #[cfg(not(any($(feature = $f),+)))]
+        compile_error!("enable exactly one allocator feature: alloc-pymem, alloc-pymem-raw, \
+                        alloc-system, alloc-mimalloc or alloc-jemalloc (none is enabled)");
+        exactly_one!(@pairs $($f),+);
+    };
+    (@pairs $first:literal $(, $rest:literal)*) => {
+        $(
+            #[cfg(all(feature = $first, feature = $rest))]
+            compile_error!(concat!("enable exactly one allocator feature: alloc-pymem, \
+                alloc-pymem-raw, alloc-system, alloc-mimalloc or alloc-jemalloc (both ",
+                $first, " and ", $rest, " are enabled)"));
+        )*
+        exactly_one!(@pairs $($rest),*);
+    };
+    (@pairs) => {};
+}
+exactly_one!(
+    "alloc-pymem",
+    "alloc-pymem-raw",
+    "alloc-system",
+    "alloc-mimalloc",
+    "alloc-jemalloc"
+);
+
+#[cfg(feature = "alloc-pymem")]
+pub mod pymem;
+#[cfg(feature = "alloc-pymem")]
+pub use pymem::{primitive, PyMemAllocator as Allocator, NAME, PRIMITIVE};
+
+#[cfg(feature = "alloc-pymem-raw")]
+pub mod pymem_raw;
+#[cfg(feature = "alloc-pymem-raw")]
+pub use pymem_raw::{primitive, PyMemRawAllocator as Allocator, NAME, PRIMITIVE};
+
+#[cfg(feature = "alloc-system")]
+pub mod system;
+#[cfg(feature = "alloc-system")]
+pub use system::{primitive, SystemAllocator as Allocator, NAME, PRIMITIVE};
+
+#[cfg(feature = "alloc-mimalloc")]
+pub mod mimalloc;
+#[cfg(feature = "alloc-mimalloc")]
+pub use mimalloc::{primitive, MimallocAllocator as Allocator, NAME, PRIMITIVE};
+
+#[cfg(feature = "alloc-jemalloc")]
+pub mod jemalloc;
+#[cfg(feature = "alloc-jemalloc")]
+pub use jemalloc::{primitive, JemallocAllocator as Allocator, NAME, PRIMITIVE};
+
+/// The allocator instance the extension installs.
+pub static ALLOCATOR: Allocator = Allocator;
+
+use core::alloc::Layout;
+#[cfg(not(feature = "alloc-pymem"))]
+use core::alloc::GlobalAlloc;
+
+/// The GlobalAlloc path minus the PyMem backend's thread-state guard; the same as the
+/// guarded path for every other backend (they have no guard).
+///
+/// # Safety
+/// As `GlobalAlloc::alloc`; in the pymem flavour the caller holds the GIL.
+#[inline]
+pub unsafe fn alloc_unguarded(layout: Layout) -> *mut u8 {
+    #[cfg(feature = "alloc-pymem")]
+    return unsafe { pymem::alloc_unguarded(layout) };
+    #[cfg(not(feature = "alloc-pymem"))]
+    return unsafe { ALLOCATOR.alloc(layout) };
+}
+
+/// # Safety
+/// As `GlobalAlloc::dealloc`; in the pymem flavour the caller holds the GIL.
+#[inline]
+pub unsafe fn dealloc_unguarded(p: *mut u8, layout: Layout) {
+    #[cfg(feature = "alloc-pymem")]
+    return unsafe { pymem::dealloc_unguarded(p, layout) };
+    #[cfg(not(feature = "alloc-pymem"))]
+    return unsafe { ALLOCATOR.dealloc(p, layout) };
+}
+
+/// Backend counters worth reporting (all zero where a counter does not apply).
+pub fn counters() -> Vec<(&'static str, usize)> {
+    let (live, total, carved) = fallback::stats();
+    #[allow(unused_mut)]
+    let mut v = vec![
+        ("fallback_live_blocks", live),
+        ("fallback_total_blocks", total),
+        ("fallback_slab_bytes", carved),
+    ];
+    #[cfg(feature = "alloc-pymem")]
+    v.extend(pymem::counters());
+    v
+}
+
+/// Whether the global allocator calls into CPython (tracemalloc can see its blocks).
+pub const ROUTES_THROUGH_PYMEM: bool = cfg!(any(feature = "alloc-pymem", feature = "alloc-pymem-raw"));
+
+#[cfg(test)]
+mod tests;

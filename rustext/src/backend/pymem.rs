@@ -1,0 +1,302 @@
+//! `alloc-pymem`: Rust's heap through CPython's MEM domain (`PyMem_Malloc` family), as
+//! orjson does, but sound on every thread and at every point of the interpreter's life.
+//!
+//! # The strategy: dispatch by layout, check the thread state, defer detached frees
+//! * **Large blocks** (request > 512 B, which pymalloc hands to the raw domain anyway) go to
+//!   `PyMem_RawMalloc`/`RawRealloc`/`RawFree` on every thread: the RAW domain is
+//!   thread-safe without a thread state, and tracemalloc still sees the blocks. (On
+//!   CPython <= 3.14 with tracemalloc active, its raw hook takes the GIL on a detached
+//!   thread: safe as long as the GIL holder does not wait on that thread holding the GIL;
+//!   our workloads always detach before they join.)
+//! * **Small blocks** (<= 512 B) go to `PyMem_Malloc` (pymalloc) when the calling thread
+//!   has an attached thread state, and to the fallback region (`fallback.rs`) otherwise —
+//!   on detached Rust threads, during shutdown, and with no interpreter at all.
+//! * **Frees** find the family from the `Layout` (small or large) and, for small blocks,
+//!   the address (in the region or not). A pymalloc block freed on a detached thread is
+//!   pushed onto a lock-free list (the block is its own node) and freed by the next
+//!   allocator call that holds the GIL — PyO3's own pattern for deferred decrefs. Once
+//!   shutdown has begun such blocks are left to the process exit (counted).
+//!
+//! So no MEM-domain function (malloc, calloc, realloc *or free*) is ever called without an
+//! attached thread state, and none after shutdown begins, and no block is ever freed by
+//! another family (the debug hooks' "bad ID").
+//!
+//! The cost of the check is measured by the `alloc_pair_unguarded` workload, which runs the
+//! same code with the thread-state check and the shutdown/deferral handling compiled out.
+
+use super::aligned::{self, Plan};
+use super::fallback;
+use super::pyapi::{self, Api};
+use core::alloc::{GlobalAlloc, Layout};
+use core::ffi::c_void;
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+
+pub const NAME: &str = "pymem";
+pub const PRIMITIVE: &str = "PyMem_Malloc + PyMem_Free";
+
+/// pymalloc's SMALL_REQUEST_THRESHOLD: larger requests go to the raw domain.
+const SMALL_MAX: usize = fallback::MAX_BLOCK;
+/// Small requests are rounded to 16 B (pymalloc's own step, so free of cost) and at least
+/// 16 B, so a deferred block can hold the list link without touching debug-hook guards.
+const ROUND: usize = 16;
+
+static DEFERRED: AtomicPtr<u8> = AtomicPtr::new(ptr::null_mut());
+static DEFERRED_TOTAL: AtomicUsize = AtomicUsize::new(0);
+static LEFT_AT_EXIT: AtomicUsize = AtomicUsize::new(0);
+
+pub struct PyMemAllocator;
+
+#[inline(always)]
+fn plan(layout: Layout) -> Option<Plan> {
+    aligned::plan(layout, ROUND)
+}
+
+/// The MEM domain is usable from this thread right now.
+#[inline(always)]
+fn mem_ok(api: &Api) -> bool {
+    !pyapi::finalizing() && api.attached()
+}
+
+#[inline(always)]
+unsafe fn alloc_small<const GUARD: bool>(req: usize, zeroed: bool) -> *mut u8 {
+    if let Some(api) = pyapi::api() {
+        if !GUARD || mem_ok(api) {
+            if GUARD {
+                drain_deferred(api);
+            }
+            // SAFETY: the thread is attached (checked above, or promised by the caller).
+            return unsafe {
+                if zeroed {
+                    (api.mem_calloc)(1, req) as *mut u8
+                } else {
+                    (api.mem_malloc)(req) as *mut u8
+                }
+            };
+        }
+    }
+    fallback::alloc(req, zeroed)
+}
+
+#[inline(always)]
+unsafe fn free_small<const GUARD: bool>(p: *mut u8, req: usize) {
+    if fallback::contains(p) {
+        // SAFETY: p came from the region with this request size.
+        unsafe { fallback::free(p, req) };
+        return;
+    }
+    // Not in the region, so it is a pymalloc block and the API exists.
+    let Some(api) = pyapi::api() else { return };
+    if !GUARD || mem_ok(api) {
+        // SAFETY: attached; p came from PyMem_Malloc/Calloc/Realloc.
+        unsafe { (api.mem_free)(p as *mut c_void) };
+    } else if pyapi::finalizing() {
+        LEFT_AT_EXIT.fetch_add(1, Ordering::Relaxed);
+    } else {
+        defer(p);
+    }
+}
+
+#[inline(always)]
+unsafe fn alloc_large(req: usize, zeroed: bool) -> *mut u8 {
+    // SAFETY: the raw domain needs no thread state; libc outside Python.
+    unsafe {
+        match pyapi::api() {
+            Some(api) if zeroed => (api.raw_calloc)(1, req) as *mut u8,
+            Some(api) => (api.raw_malloc)(req) as *mut u8,
+            None if zeroed => libc::calloc(1, req) as *mut u8,
+            None => libc::malloc(req) as *mut u8,
+        }
+    }
+}
+
+#[inline(always)]
+unsafe fn free_large(p: *mut u8) {
+    // SAFETY: p came from alloc_large in the same process mode.
+    unsafe {
+        match pyapi::api() {
+            Some(api) => (api.raw_free)(p as *mut c_void),
+            None => libc::free(p as *mut c_void),
+        }
+    }
+}
+
+fn defer(p: *mut u8) {
+    DEFERRED_TOTAL.fetch_add(1, Ordering::Relaxed);
+    let mut head = DEFERRED.load(Ordering::Relaxed);
+    loop {
+        // SAFETY: the block is >= 16 bytes and no longer used by its owner.
+        unsafe { (p as *mut *mut u8).write(head) };
+        match DEFERRED.compare_exchange_weak(head, p, Ordering::Release, Ordering::Relaxed) {
+            Ok(_) => return,
+            Err(h) => head = h,
+        }
+    }
+}
+
+/// Frees the blocks deferred by detached threads. Needs an attached thread state.
+#[inline(always)]
+fn drain_deferred(api: &Api) {
+    if !DEFERRED.load(Ordering::Relaxed).is_null() {
+        drain_slow(api);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn drain_slow(api: &Api) {
+    // Whole-list swap: no pop, hence no ABA.
+    let mut p = DEFERRED.swap(ptr::null_mut(), Ordering::Acquire);
+    while !p.is_null() {
+        // SAFETY: each node is a deferred pymalloc block whose first word links the next.
+        unsafe {
+            let next = (p as *mut *mut u8).read();
+            (api.mem_free)(p as *mut c_void);
+            p = next;
+        }
+    }
+}
+
+#[inline(always)]
+unsafe fn alloc_impl<const GUARD: bool>(layout: Layout, zeroed: bool) -> *mut u8 {
+    let Some(Plan { req, over }) = plan(layout) else {
+        return ptr::null_mut();
+    };
+    // SAFETY: forwarded GlobalAlloc contract.
+    unsafe {
+        let base = if req <= SMALL_MAX {
+            alloc_small::<GUARD>(req, zeroed)
+        } else {
+            alloc_large(req, zeroed)
+        };
+        if over {
+            aligned::place(base, layout.align())
+        } else {
+            base
+        }
+    }
+}
+
+#[inline(always)]
+unsafe fn dealloc_impl<const GUARD: bool>(p: *mut u8, layout: Layout) {
+    let Some(Plan { req, over }) = plan(layout) else {
+        return;
+    };
+    // SAFETY: forwarded GlobalAlloc contract; the plan is the one used at allocation.
+    unsafe {
+        let base = if over { aligned::base_of(p) } else { p };
+        if req <= SMALL_MAX {
+            free_small::<GUARD>(base, req)
+        } else {
+            free_large(base)
+        }
+    }
+}
+
+unsafe impl GlobalAlloc for PyMemAllocator {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        unsafe { alloc_impl::<true>(layout, false) }
+    }
+
+    #[inline]
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        unsafe { alloc_impl::<true>(layout, true) }
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
+        unsafe { dealloc_impl::<true>(p, layout) }
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, p: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let (Some(old), Ok(new_layout)) = (
+            plan(layout),
+            Layout::from_size_align(new_size, layout.align()),
+        ) else {
+            return ptr::null_mut();
+        };
+        let Some(new) = plan(new_layout) else {
+            return ptr::null_mut();
+        };
+        if !old.over {
+            let (old_small, new_small) = (old.req <= SMALL_MAX, new.req <= SMALL_MAX);
+            if !old_small && !new_small {
+                // SAFETY: a raw-domain block, resized in the raw domain (thread-safe).
+                return unsafe {
+                    match pyapi::api() {
+                        Some(api) => (api.raw_realloc)(p as *mut c_void, new.req) as *mut u8,
+                        None => libc::realloc(p as *mut c_void, new.req) as *mut u8,
+                    }
+                };
+            }
+            if old_small && new_small {
+                if fallback::contains(p) {
+                    if fallback::block_size(old.req) == fallback::block_size(new.req) {
+                        return p; // same size class: already big enough
+                    }
+                } else if let Some(api) = pyapi::api() {
+                    if mem_ok(api) {
+                        drain_deferred(api);
+                        // SAFETY: attached; a pymalloc block resized in the MEM domain.
+                        return unsafe { (api.mem_realloc)(p as *mut c_void, new.req) as *mut u8 };
+                    }
+                }
+            }
+        }
+        // Over-aligned, crossing the small/large line, or the family cannot be used here.
+        unsafe { aligned::realloc_by_copy(self, p, layout, new_size) }
+    }
+}
+
+/// The allocator path without the thread-state guard (orjson's design), for measuring
+/// what the guard costs. Only sound on a thread holding the GIL.
+///
+/// # Safety
+/// As `GlobalAlloc::alloc`, and the calling thread must hold the GIL.
+#[inline]
+pub unsafe fn alloc_unguarded(layout: Layout) -> *mut u8 {
+    unsafe { alloc_impl::<false>(layout, false) }
+}
+
+/// # Safety
+/// As `GlobalAlloc::dealloc`, and the calling thread must hold the GIL.
+#[inline]
+pub unsafe fn dealloc_unguarded(p: *mut u8, layout: Layout) {
+    unsafe { dealloc_impl::<false>(p, layout) }
+}
+
+/// The backend's own primitive, for the raw baseline. None when it cannot be called here.
+pub fn primitive() -> Option<(unsafe fn(usize) -> *mut u8, unsafe fn(*mut u8))> {
+    let api = pyapi::api()?;
+    if !api.attached() || pyapi::finalizing() {
+        return None;
+    }
+    unsafe fn m(n: usize) -> *mut u8 {
+        // SAFETY: primitive() handed this out only to a thread holding the GIL.
+        unsafe { (pyapi::api().unwrap_unchecked().mem_malloc)(n) as *mut u8 }
+    }
+    unsafe fn f(p: *mut u8) {
+        unsafe { (pyapi::api().unwrap_unchecked().mem_free)(p as *mut c_void) }
+    }
+    Some((m, f))
+}
+
+/// Counters: blocks deferred by detached frees, deferred blocks left at exit.
+pub fn counters() -> [(&'static str, usize); 3] {
+    [
+        ("deferred_frees", DEFERRED_TOTAL.load(Ordering::Relaxed)),
+        ("left_at_exit", LEFT_AT_EXIT.load(Ordering::Relaxed)),
+        ("deferred_pending", {
+            let mut n = 0;
+            let mut p = DEFERRED.load(Ordering::Acquire);
+            // Reading the list races with a concurrent drain; only called with the GIL.
+            while !p.is_null() && n < 1 << 20 {
+                n += 1;
+                p = unsafe { (p as *mut *mut u8).read() };
+            }
+            n
+        }),
+    ]
+}

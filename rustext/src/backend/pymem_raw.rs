@@ -1,0 +1,103 @@
+//! `alloc-pymem-raw`: Rust's heap through CPython's RAW domain (`PyMem_RawMalloc` family).
+//!
+//! The RAW domain is thread-safe without a thread state, so no check is needed: it is
+//! libc malloc unless `PYTHONMALLOC` installs the debug hooks, and tracemalloc sees it.
+//! Caveat (CPython <= 3.14): with tracemalloc active, the raw hook takes the GIL on a
+//! detached thread, which costs latency and deadlocks if the GIL holder waits on that
+//! thread while holding the GIL; the suite always detaches before joining its threads.
+//! Alignment follows `aligned.rs`; outside an interpreter the same paths use libc.
+
+use super::aligned::{self, Plan};
+use super::pyapi;
+use core::alloc::{GlobalAlloc, Layout};
+use core::ffi::c_void;
+use core::ptr;
+
+pub const NAME: &str = "pymem-raw";
+pub const PRIMITIVE: &str = "PyMem_RawMalloc + PyMem_RawFree";
+
+pub struct PyMemRawAllocator;
+
+#[inline(always)]
+unsafe fn family_alloc(req: usize, zeroed: bool) -> *mut u8 {
+    unsafe {
+        match pyapi::api() {
+            Some(api) if zeroed => (api.raw_calloc)(1, req) as *mut u8,
+            Some(api) => (api.raw_malloc)(req) as *mut u8,
+            None if zeroed => libc::calloc(1, req) as *mut u8,
+            None => libc::malloc(req) as *mut u8,
+        }
+    }
+}
+
+#[inline(always)]
+unsafe fn family_free(p: *mut u8) {
+    unsafe {
+        match pyapi::api() {
+            Some(api) => (api.raw_free)(p as *mut c_void),
+            None => libc::free(p as *mut c_void),
+        }
+    }
+}
+
+#[inline(always)]
+unsafe fn alloc_impl(layout: Layout, zeroed: bool) -> *mut u8 {
+    let Some(Plan { req, over }) = aligned::plan(layout, 1) else {
+        return ptr::null_mut();
+    };
+    unsafe {
+        let base = family_alloc(req, zeroed);
+        if over {
+            aligned::place(base, layout.align())
+        } else {
+            base
+        }
+    }
+}
+
+unsafe impl GlobalAlloc for PyMemRawAllocator {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        unsafe { alloc_impl(layout, false) }
+    }
+
+    #[inline]
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        unsafe { alloc_impl(layout, true) }
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
+        if layout.align() > aligned::NATURAL_ALIGN {
+            unsafe { family_free(aligned::base_of(p)) }
+        } else {
+            unsafe { family_free(p) }
+        }
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, p: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if layout.align() > aligned::NATURAL_ALIGN {
+            return unsafe { aligned::realloc_by_copy(self, p, layout, new_size) };
+        }
+        let req = new_size.max(1);
+        unsafe {
+            match pyapi::api() {
+                Some(api) => (api.raw_realloc)(p as *mut c_void, req) as *mut u8,
+                None => libc::realloc(p as *mut c_void, req) as *mut u8,
+            }
+        }
+    }
+}
+
+/// The backend's own primitive, for the raw baseline.
+pub fn primitive() -> Option<(unsafe fn(usize) -> *mut u8, unsafe fn(*mut u8))> {
+    pyapi::api()?;
+    unsafe fn m(n: usize) -> *mut u8 {
+        unsafe { (pyapi::api().unwrap_unchecked().raw_malloc)(n) as *mut u8 }
+    }
+    unsafe fn f(p: *mut u8) {
+        unsafe { (pyapi::api().unwrap_unchecked().raw_free)(p as *mut c_void) }
+    }
+    Some((m, f))
+}

@@ -1,0 +1,96 @@
+//! Workloads: Rust code that exercises the global allocator. Timed ones take `loops` and
+//! return the seconds spent (pyperf's `bench_time_func` shape); memory ones return figures.
+//! Parameters are validated by the Python catalogue first; the checks here only keep a
+//! bad call from panicking (they return `WorkloadError`).
+//!
+//! One file per family. Nothing here touches Python, except `interplay` (in bindings.rs).
+
+pub mod fragmentation;
+pub mod raw;
+pub mod realloc;
+pub mod threads;
+pub mod throughput;
+pub mod zeroed;
+
+use std::fmt;
+use std::time::Instant;
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct WorkloadError(pub String);
+
+impl fmt::Display for WorkloadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+pub type Result<T> = std::result::Result<T, WorkloadError>;
+
+pub(crate) fn bad(msg: impl Into<String>) -> WorkloadError {
+    WorkloadError(msg.into())
+}
+
+/// Seconds spent in `f`.
+#[inline]
+pub(crate) fn timed(f: impl FnOnce()) -> f64 {
+    let t = Instant::now();
+    f();
+    t.elapsed().as_secs_f64()
+}
+
+/// SplitMix64: a tiny seeded generator, so every flavour sees the same sequence.
+#[derive(Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed ^ 0x9E37_79B9_7F4A_7C15)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in `lo..=hi`.
+    pub fn range(&mut self, lo: usize, hi: usize) -> usize {
+        lo + (self.next_u64() % (hi - lo + 1) as u64) as usize
+    }
+    pub fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            let j = (self.next_u64() % (i as u64 + 1)) as usize;
+            v.swap(i, j);
+        }
+    }
+}
+
+/// Resident set size of this process in bytes (`/proc/self/statm`).
+pub fn rss_bytes() -> usize {
+    let Ok(s) = std::fs::read_to_string("/proc/self/statm") else {
+        return 0;
+    };
+    let pages: usize = s
+        .split_whitespace()
+        .nth(1)
+        .and_then(|x| x.parse().ok())
+        .unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize;
+    pages * page
+}
+
+/// Allocation sizes shaped like an extension's objects: mostly small nodes and strings,
+/// some buffers, rare large arrays. Weights and ranges are fixed so runs compare.
+pub fn object_like_size(rng: &mut Rng) -> usize {
+    match rng.next_u64() % 100 {
+        0..=59 => rng.range(16, 64),
+        60..=84 => rng.range(65, 256),
+        85..=94 => rng.range(257, 4096),
+        95..=98 => rng.range(4097, 65536),
+        _ => rng.range(65537, 1 << 20),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,36 @@
+//! Raw baseline: each backend's own primitive called directly, so the GlobalAlloc path's
+//! overhead shows as a ratio to the limit of the allocator underneath.
+
+use super::{bad, timed, Result};
+use std::hint::black_box;
+
+/// `loops` primitive alloc+free pairs of `size` bytes (one byte written each time).
+pub fn raw_pair(loops: u64, size: usize) -> Result<f64> {
+    let Some((m, f)) = crate::backend::primitive() else {
+        return Err(bad(format!(
+            "the {} primitive ({}) cannot be called here: it needs a running interpreter \
+             and a thread holding the GIL",
+            crate::backend::NAME,
+            crate::backend::PRIMITIVE
+        )));
+    };
+    let mut failed = false;
+    let t = timed(|| {
+        for _ in 0..loops {
+            unsafe {
+                let p = m(size);
+                if p.is_null() {
+                    failed = true;
+                    break;
+                }
+                p.write_volatile(1);
+                black_box(p);
+                f(p);
+            }
+        }
+    });
+    if failed {
+        return Err(bad(format!("{} returned NULL for {size} bytes", crate::backend::PRIMITIVE)));
+    }
+    Ok(t)
+}
