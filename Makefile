@@ -72,7 +72,7 @@ fmt: $(VENV)/.stamp
 cargo-test:
 	@for f in $(FLAVOURS_ALL); do \
 	  echo "cargo test: alloc-$$f"; \
-	  cargo test --quiet --no-default-features --features alloc-$$f || exit 1; \
+	  cargo test --quiet --lib --no-default-features --features alloc-$$f || exit 1; \
 	done
 
 pytest: build-all

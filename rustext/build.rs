@@ -4,7 +4,10 @@ use std::process::Command;
 
 fn main() {
     let mut features: Vec<String> = std::env::vars()
-        .filter_map(|(k, _)| k.strip_prefix("CARGO_FEATURE_").map(|f| f.to_lowercase().replace('_', "-")))
+        .filter_map(|(k, _)| {
+            k.strip_prefix("CARGO_FEATURE_")
+                .map(|f| f.to_lowercase().replace('_', "-"))
+        })
         .collect();
     features.sort();
     println!("cargo:rustc-env=ALLOCBENCH_FEATURES={}", features.join(","));
@@ -26,7 +29,10 @@ fn main() {
         .or_else(|_| std::env::var("PYTHON_SYS_EXECUTABLE"))
         .unwrap_or_default();
     println!("cargo:rustc-env=ALLOCBENCH_BUILT_FOR_PYTHON={python}");
-    println!("cargo:rustc-env=ALLOCBENCH_TARGET={}", std::env::var("TARGET").unwrap_or_default());
+    println!(
+        "cargo:rustc-env=ALLOCBENCH_TARGET={}",
+        std::env::var("TARGET").unwrap_or_default()
+    );
     println!("cargo:rerun-if-env-changed=PYO3_PYTHON");
     println!("cargo:rerun-if-env-changed=PYTHON_SYS_EXECUTABLE");
     println!("cargo:rerun-if-changed=build.rs");

@@ -14,7 +14,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "python"))
 
-from allocbench import FLAVOURS  # noqa: E402
 from allocbench.flavour import flavour_dir, subprocess_env  # noqa: E402
 
 collect_ignore = [] if os.environ.get("ALLOCBENCH_FLAVOUR") else ["in_flavour"]
@@ -30,14 +29,21 @@ def pythons() -> dict[str, str | None]:
     found: dict[str, str | None] = {}
     for minor in (11, 12, 13):
         v = f"3.{minor}"
-        candidates = [f"python{v}", *sorted(glob.glob(os.path.expanduser(
-            f"~/.pyenv/versions/{v}.*/bin/python{v}")), reverse=True)]
+        candidates = [
+            f"python{v}",
+            *sorted(
+                glob.glob(os.path.expanduser(f"~/.pyenv/versions/{v}.*/bin/python{v}")),
+                reverse=True,
+            ),
+        ]
         found[v] = None
         for c in candidates:
             try:
                 out = subprocess.run(
                     [c, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                    capture_output=True, text=True, timeout=30,
+                    capture_output=True,
+                    text=True,
+                    timeout=30,
                 )
             except (OSError, subprocess.TimeoutExpired):
                 continue
@@ -47,11 +53,23 @@ def pythons() -> dict[str, str | None]:
     return found
 
 
-def run_flavour(flavour: str, args: list[str], *, python: str | None = None,
-                env: dict[str, str] | None = None, timeout: float = 600):
+def run_flavour(
+    flavour: str,
+    args: list[str],
+    *,
+    python: str | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 600,
+):
     """Runs ``python args`` with ``flavour`` on the path; returns the CompletedProcess."""
     e = subprocess_env(flavour, root=ROOT)
     e.pop("PYTHONMALLOC", None)
     e.update(env or {})
-    return subprocess.run([python or sys.executable, *args], cwd=ROOT, env=e,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [python or sys.executable, *args],
+        cwd=ROOT,
+        env=e,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

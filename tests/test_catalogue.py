@@ -2,11 +2,10 @@
 extension."""
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
 from allocbench import catalogue
 from allocbench.catalogue import CATALOGUE, WORKLOADS, get
+from hypothesis import given
+from hypothesis import strategies as st
 
 
 def test_every_workload_is_described_once_with_unit_and_family():
@@ -26,7 +25,13 @@ def test_every_workload_is_described_once_with_unit_and_family():
 
 def test_every_family_of_the_design_is_present():
     assert set(catalogue.FAMILIES) == {
-        "throughput", "raw", "realloc", "zeroed", "fragmentation", "threads", "interplay"
+        "throughput",
+        "raw",
+        "realloc",
+        "zeroed",
+        "fragmentation",
+        "threads",
+        "interplay",
     }
 
 
@@ -40,7 +45,12 @@ def test_labels_name_every_parameter_in_order():
 @pytest.mark.parametrize(
     ("name", "params", "exc", "fragment"),
     [
-        ("alloc_pair", {"size": 0}, ValueError, "'size' of workload 'alloc_pair' must be an int in 1..16777216"),
+        (
+            "alloc_pair",
+            {"size": 0},
+            ValueError,
+            "'size' of workload 'alloc_pair' must be an int in 1..16777216",
+        ),
         ("alloc_pair", {"size": -1}, ValueError, "got -1"),
         ("alloc_pair", {"size": 1 << 40}, ValueError, "1..16777216"),
         ("alloc_pair", {"size": "64"}, TypeError, "got str '64'"),
@@ -48,11 +58,26 @@ def test_labels_name_every_parameter_in_order():
         ("alloc_pair", {"size": True}, TypeError, "got bool"),
         ("alloc_pair", {}, TypeError, "needs parameter 'size'"),
         ("alloc_pair", {"size": 8, "sise": 8}, TypeError, "no parameter 'sise'"),
-        ("churn_batch", {"size": 64, "live": 10, "order": "random"}, ValueError, "one of 'lifo', 'fifo'"),
-        ("churn_batch", {"size": 1 << 20, "live": 1 << 20, "order": "lifo"}, ValueError, "size * live must be <= 1 GiB"),
+        (
+            "churn_batch",
+            {"size": 64, "live": 10, "order": "random"},
+            ValueError,
+            "one of 'lifo', 'fifo'",
+        ),
+        (
+            "churn_batch",
+            {"size": 1 << 20, "live": 1 << 20, "order": "lifo"},
+            ValueError,
+            "size * live must be <= 1 GiB",
+        ),
         ("zeroed_vec", {"size": 64, "touch": 1}, TypeError, "True or False"),
         ("realloc_growth", {"pattern": "reserve_exact", "target": 1 << 26}, ValueError, "<= 4 MiB"),
-        ("fragmentation", {"blocks": 10, "size_min": 9, "size_max": 8, "pattern": "every_other", "seed": 0}, ValueError, "size_min must be <= size_max"),
+        (
+            "fragmentation",
+            {"blocks": 10, "size_min": 9, "size_max": 8, "pattern": "every_other", "seed": 0},
+            ValueError,
+            "size_min must be <= size_max",
+        ),
         ("threads_churn", {"threads": 0, "size": 64, "batch": 1}, ValueError, "'threads'"),
         ("mixed_sizes", {"live": 10, "seed": -5}, ValueError, "'seed'"),
     ],
@@ -65,7 +90,13 @@ def test_bad_parameters_name_the_parameter_and_the_range(name, params, exc, frag
 
 def test_loops_are_checked_before_the_extension_is_needed():
     w = get("alloc_pair")
-    for bad, exc in [(0, ValueError), (-3, ValueError), (None, TypeError), (1.5, TypeError), (10**12, ValueError)]:
+    for bad, exc in [
+        (0, ValueError),
+        (-3, ValueError),
+        (None, TypeError),
+        (1.5, TypeError),
+        (10**12, ValueError),
+    ]:
         with pytest.raises(exc, match="'loops'"):
             w.run(loops=bad, module=object(), size=64)
 
@@ -77,9 +108,14 @@ def test_unknown_workload_lists_the_catalogue():
         get(3)
 
 
-@given(st.dictionaries(st.sampled_from(["size", "live", "order", "x"]),
-                       st.one_of(st.integers(), st.text(max_size=5), st.booleans(), st.none(),
-                                 st.floats(allow_nan=True))))
+@given(
+    st.dictionaries(
+        st.sampled_from(["size", "live", "order", "x"]),
+        st.one_of(
+            st.integers(), st.text(max_size=5), st.booleans(), st.none(), st.floats(allow_nan=True)
+        ),
+    )
+)
 def test_validation_never_lets_a_bad_value_through(params):
     w = get("churn_batch")
     try:

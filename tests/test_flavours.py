@@ -64,7 +64,10 @@ print(tracemalloc.get_traced_memory()[0] - before)
 
 def test_in_flavour_suite(flavour):
     need(flavour)
-    out = run_flavour(flavour, ["-m", "pytest", "-q", "-p", "no:cacheprovider",
-                                str(ROOT / "tests" / "in_flavour")], timeout=1200)
+    out = run_flavour(
+        flavour,
+        ["-m", "pytest", "-q", "-p", "no:cacheprovider", str(ROOT / "tests" / "in_flavour")],
+        timeout=1200,
+    )
     sys.stdout.write(out.stdout[-3000:])
     assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-3000:]

@@ -82,7 +82,9 @@ def cmd_smoke(args) -> int:
             out, ok = f"{type(e).__name__}: {e}", False
         failures += not ok
         status = "ok" if ok else "FAIL"
-        print(f"{status:4} {m.backend_name():9} {w.label(w.smoke)} ({time.perf_counter() - t0:.2f}s)")
+        print(
+            f"{status:4} {m.backend_name():9} {w.label(w.smoke)} ({time.perf_counter() - t0:.2f}s)"
+        )
         if not ok:
             print(f"     {out}")
     print(f"smoke: {failures} failed", flush=True)

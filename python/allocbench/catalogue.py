@@ -51,7 +51,9 @@ class Param:
             else isinstance(value, self.kind) and not isinstance(value, bool)
         )
         if not ok_type:
-            raise TypeError(f"{where} must be {self.allowed()}; got {type(value).__name__} {value!r}")
+            raise TypeError(
+                f"{where} must be {self.allowed()}; got {type(value).__name__} {value!r}"
+            )
         if self.kind is int and not (self.lo <= value <= self.hi):
             raise ValueError(f"{where} must be {self.allowed()}; got {value}")
         if self.kind is str and value not in self.choices:
@@ -137,6 +139,7 @@ def _fmt(v: Any) -> str:
 
 # ---- parameters shared by several workloads -------------------------------------------------
 
+
 def _size(lo=1, hi=16 * MiB, doc="block size in bytes"):
     return Param("size", int, doc, lo, hi)
 
@@ -188,7 +191,10 @@ def _interplay(fn, params):
 
 WORKLOADS: tuple[Workload, ...] = (
     Workload(
-        "alloc_pair", "throughput", "time", "s/op",
+        "alloc_pair",
+        "throughput",
+        "time",
+        "s/op",
         "one alloc+free pair of one size through the global allocator (the fastest path: "
         "the block is reused every time)",
         (_size(),),
@@ -196,7 +202,10 @@ WORKLOADS: tuple[Workload, ...] = (
         {"size": 64},
     ),
     Workload(
-        "alloc_pair_unguarded", "throughput", "time", "s/op",
+        "alloc_pair_unguarded",
+        "throughput",
+        "time",
+        "s/op",
         "alloc_pair with the PyMem backend's thread-state guard compiled out (orjson's "
         "unchecked design); equals alloc_pair in other flavours: the guard's cost",
         (_size(),),
@@ -204,7 +213,10 @@ WORKLOADS: tuple[Workload, ...] = (
         {"size": 64},
     ),
     Workload(
-        "raw_pair", "raw", "time", "s/op",
+        "raw_pair",
+        "raw",
+        "time",
+        "s/op",
         "the backend's own primitive (PyMem_Malloc/Free, PyMem_RawMalloc/Free, malloc/free, "
         "mi_malloc/mi_free) called directly: the limit the GlobalAlloc path is compared to",
         (_size(),),
@@ -212,7 +224,10 @@ WORKLOADS: tuple[Workload, ...] = (
         {"size": 64},
     ),
     Workload(
-        "churn_batch", "throughput", "time", "s/op",
+        "churn_batch",
+        "throughput",
+        "time",
+        "s/op",
         "allocate `live` blocks of one size (8 bytes written each), then free them all "
         "LIFO or FIFO; one op is one block allocated and freed",
         (_size(hi=MiB), Param("live", int, "blocks allocated before any is freed", 1, MiB), ORDER),
@@ -226,7 +241,10 @@ WORKLOADS: tuple[Workload, ...] = (
         limits=((lambda p: p["size"] * p["live"] <= GiB, "size * live must be <= 1 GiB"),),
     ),
     Workload(
-        "mixed_sizes", "throughput", "time", "s/op",
+        "mixed_sizes",
+        "throughput",
+        "time",
+        "s/op",
         "allocate `live` blocks with sizes shaped like an extension's objects (60% 16-64 B, "
         "25% to 256 B, 10% to 4 KiB, 4% to 64 KiB, 1% to 1 MiB), free them in a seeded "
         "random order; one op is one block",
@@ -236,19 +254,27 @@ WORKLOADS: tuple[Workload, ...] = (
         ops_per_loop=lambda p: p["live"],
     ),
     Workload(
-        "collections", "throughput", "time", "s/op",
+        "collections",
+        "throughput",
+        "time",
+        "s/op",
         "build and drop a collection of `n` elements: Vec of short formatted Strings, Vec "
         "of 4-element Vecs, HashMap<u64, String>, BTreeMap<u64, u64>; one op is one element",
         (
             Param("n", int, "elements per collection", 1, MiB),
-            Param("kind", str, "collection built", choices=("string", "vec", "hashmap", "btreemap")),
+            Param(
+                "kind", str, "collection built", choices=("string", "vec", "hashmap", "btreemap")
+            ),
         ),
         tuple({"n": 10_000, "kind": k} for k in ("string", "vec", "hashmap", "btreemap")),
         {"n": 100, "kind": "hashmap"},
         ops_per_loop=lambda p: p["n"],
     ),
     Workload(
-        "json_roundtrip", "throughput", "time", "s/op",
+        "json_roundtrip",
+        "throughput",
+        "time",
+        "s/op",
         "parse a seeded JSON document of about `kib` KiB into serde_json::Value and "
         "serialise it back; one op is one document",
         (Param("kib", int, "document size in KiB", 1, 16 * KiB), SEED),
@@ -256,13 +282,20 @@ WORKLOADS: tuple[Workload, ...] = (
         {"kib": 2, "seed": 7},
     ),
     Workload(
-        "realloc_growth", "realloc", "time", "s/op",
+        "realloc_growth",
+        "realloc",
+        "time",
+        "s/op",
         "grow a buffer to `target` bytes: Vec<u8> push (amortised doubling), String append "
         "of 7-byte pieces, reserve_exact(1) per byte (worst case), or fill then halve with "
         "shrink_to_fit; one op is one whole growth",
         (
-            Param("pattern", str, "growth pattern",
-                  choices=("vec_push", "string_append", "reserve_exact", "shrink_to_fit")),
+            Param(
+                "pattern",
+                str,
+                "growth pattern",
+                choices=("vec_push", "string_append", "reserve_exact", "shrink_to_fit"),
+            ),
             Param("target", int, "final size in bytes", 16, 64 * MiB),
         ),
         tuple(
@@ -272,17 +305,26 @@ WORKLOADS: tuple[Workload, ...] = (
         ),
         {"pattern": "vec_push", "target": 4 * KiB},
         limits=(
-            (lambda p: p["pattern"] != "reserve_exact" or p["target"] <= 4 * MiB,
-             "reserve_exact reallocates once per byte: target must be <= 4 MiB"),
+            (
+                lambda p: p["pattern"] != "reserve_exact" or p["target"] <= 4 * MiB,
+                "reserve_exact reallocates once per byte: target must be <= 4 MiB",
+            ),
         ),
     ),
     Workload(
-        "realloc_moves", "realloc", "memory", "count",
+        "realloc_moves",
+        "realloc",
+        "memory",
+        "count",
         "one growth as in realloc_growth, counting the reallocs that kept the pointer "
         "(in place) and those that moved the block",
         (
-            Param("pattern", str, "growth pattern",
-                  choices=("vec_push", "string_append", "reserve_exact", "shrink_to_fit")),
+            Param(
+                "pattern",
+                str,
+                "growth pattern",
+                choices=("vec_push", "string_append", "reserve_exact", "shrink_to_fit"),
+            ),
             Param("target", int, "final size in bytes", 16, 64 * MiB),
         ),
         tuple(
@@ -292,12 +334,17 @@ WORKLOADS: tuple[Workload, ...] = (
         ),
         {"pattern": "reserve_exact", "target": 4 * KiB},
         limits=(
-            (lambda p: p["pattern"] != "reserve_exact" or p["target"] <= 4 * MiB,
-             "reserve_exact reallocates once per byte: target must be <= 4 MiB"),
+            (
+                lambda p: p["pattern"] != "reserve_exact" or p["target"] <= 4 * MiB,
+                "reserve_exact reallocates once per byte: target must be <= 4 MiB",
+            ),
         ),
     ),
     Workload(
-        "zeroed_vec", "zeroed", "time", "s/op",
+        "zeroed_vec",
+        "zeroed",
+        "time",
+        "s/op",
         "vec![0u8; size] (alloc_zeroed: calloc where the backend has it), pages touched or "
         "left alone, then dropped; one op is one buffer",
         (_size(hi=256 * MiB), TOUCH),
@@ -305,7 +352,10 @@ WORKLOADS: tuple[Workload, ...] = (
         {"size": 64 * KiB, "touch": True},
     ),
     Workload(
-        "memset_vec", "zeroed", "time", "s/op",
+        "memset_vec",
+        "zeroed",
+        "time",
+        "s/op",
         "allocate then memset to zero (what vec![0; n] costs without calloc), pages touched "
         "or not, then dropped; one op is one buffer",
         (_size(hi=256 * MiB), TOUCH),
@@ -313,7 +363,10 @@ WORKLOADS: tuple[Workload, ...] = (
         {"size": 64 * KiB, "touch": False},
     ),
     Workload(
-        "fragmentation", "fragmentation", "memory", "bytes",
+        "fragmentation",
+        "fragmentation",
+        "memory",
+        "bytes",
         "fill with `blocks` blocks of size_min..size_max bytes, free a pattern (every other, "
         "random half, oldest half), refill half as many with sizes 2x larger, drop all; RSS "
         "after each phase against the live bytes requested, and RSS kept after drop-all",
@@ -321,8 +374,12 @@ WORKLOADS: tuple[Workload, ...] = (
             Param("blocks", int, "blocks in the fill", 2, 1 << 24),
             Param("size_min", int, "smallest fill block", 1, MiB),
             Param("size_max", int, "largest fill block", 1, MiB),
-            Param("pattern", str, "which blocks the free phase frees",
-                  choices=("every_other", "random_half", "oldest_half")),
+            Param(
+                "pattern",
+                str,
+                "which blocks the free phase frees",
+                choices=("every_other", "random_half", "oldest_half"),
+            ),
             SEED,
         ),
         tuple(
@@ -332,12 +389,17 @@ WORKLOADS: tuple[Workload, ...] = (
         {"blocks": 4096, "size_min": 16, "size_max": 128, "pattern": "every_other", "seed": 1},
         limits=(
             (lambda p: p["size_min"] <= p["size_max"], "size_min must be <= size_max"),
-            (lambda p: p["blocks"] * p["size_max"] <= 2 * GiB,
-             "blocks * size_max must be <= 2 GiB (the refill doubles it)"),
+            (
+                lambda p: p["blocks"] * p["size_max"] <= 2 * GiB,
+                "blocks * size_max must be <= 2 GiB (the refill doubles it)",
+            ),
         ),
     ),
     Workload(
-        "threads_churn", "threads", "time", "s/op",
+        "threads_churn",
+        "threads",
+        "time",
+        "s/op",
         "`threads` Rust threads (GIL released, no thread state) each allocate and free "
         "batches of one size at once; one op is one pair on every thread, so perfect "
         "scaling keeps the time per op constant",
@@ -349,22 +411,33 @@ WORKLOADS: tuple[Workload, ...] = (
         tuple({"threads": t, "size": 64, "batch": 256} for t in (1, 2, 4)),
         {"threads": 2, "size": 64, "batch": 32},
         ops_per_loop=lambda p: p["batch"],
-        limits=((lambda p: p["threads"] * p["size"] * p["batch"] <= GiB,
-                 "threads * size * batch must be <= 1 GiB"),),
+        limits=(
+            (
+                lambda p: p["threads"] * p["size"] * p["batch"] <= GiB,
+                "threads * size * batch must be <= 1 GiB",
+            ),
+        ),
     ),
     Workload(
-        "cross_thread_free", "threads", "time", "s/op",
+        "cross_thread_free",
+        "threads",
+        "time",
+        "s/op",
         "a producer thread allocates batches of blocks and sends them over a channel; a "
         "consumer thread frees them (the pattern of channel payloads); one op is one block",
         (_size(hi=MiB), Param("batch", int, "blocks per message", 1, 1 << 16)),
         tuple({"size": s, "batch": 256} for s in (64, 4 * KiB)),
         {"size": 64, "batch": 32},
         ops_per_loop=lambda p: p["batch"],
-        limits=((lambda p: p["size"] * p["batch"] <= 256 * MiB,
-                 "size * batch must be <= 256 MiB"),),
+        limits=(
+            (lambda p: p["size"] * p["batch"] <= 256 * MiB, "size * batch must be <= 256 MiB"),
+        ),
     ),
     Workload(
-        "python_interplay", "interplay", "memory", "bytes",
+        "python_interplay",
+        "interplay",
+        "memory",
+        "bytes",
         "interleave Python bytes objects (kept alive by a list) with Rust blocks, drop the "
         "Rust side, then the Python side; RSS, allocated blocks and pymalloc arenas after "
         "each phase (do Rust blocks pin pymalloc arenas?)",
@@ -377,10 +450,17 @@ WORKLOADS: tuple[Workload, ...] = (
         ({"rounds": 1000, "per_round": 1000, "rust_block_size": 64, "py_object_size": 32},),
         {"rounds": 10, "per_round": 100, "rust_block_size": 64, "py_object_size": 32},
         limits=(
-            (lambda p: p["rounds"] * p["per_round"] <= 10_000_000,
-             "rounds * per_round must be <= 10000000"),
-            (lambda p: p["rounds"] * p["per_round"] * (p["rust_block_size"] + p["py_object_size"])
-             <= 2 * GiB, "rounds * per_round * (rust_block_size + py_object_size) must be <= 2 GiB"),
+            (
+                lambda p: p["rounds"] * p["per_round"] <= 10_000_000,
+                "rounds * per_round must be <= 10000000",
+            ),
+            (
+                lambda p: (
+                    p["rounds"] * p["per_round"] * (p["rust_block_size"] + p["py_object_size"])
+                    <= 2 * GiB
+                ),
+                "rounds * per_round * (rust_block_size + py_object_size) must be <= 2 GiB",
+            ),
         ),
         extra=_interplay,
     ),

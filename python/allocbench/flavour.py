@@ -59,7 +59,6 @@ def load(expected: str | None = None) -> ModuleType:
     got = _rustext.backend_name()
     if expected is not None and got != expected:
         raise FlavourMismatch(
-            f"asked for flavour {expected!r} but {_rustext.__file__} was built with "
-            f"backend {got!r}"
+            f"asked for flavour {expected!r} but {_rustext.__file__} was built with backend {got!r}"
         )
     return _rustext

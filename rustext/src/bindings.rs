@@ -112,7 +112,13 @@ fn memset_vec(loops: u64, size: usize, touch: bool) -> f64 {
 
 /// Runs with the GIL released: the threads are Rust threads without a thread state.
 #[pyfunction]
-fn threads_churn(py: Python<'_>, loops: u64, threads: usize, size: usize, batch: usize) -> PyResult<f64> {
+fn threads_churn(
+    py: Python<'_>,
+    loops: u64,
+    threads: usize,
+    size: usize,
+    batch: usize,
+) -> PyResult<f64> {
     Ok(py.detach(|| workloads::threads::threads_churn(loops, threads, size, batch))?)
 }
 
@@ -124,7 +130,11 @@ fn cross_thread_free(py: Python<'_>, loops: u64, size: usize, batch: usize) -> P
 // ---- memory and count workloads: params -> dict -----------------------------------------
 
 #[pyfunction]
-fn realloc_moves<'py>(py: Python<'py>, pattern: &str, target: usize) -> PyResult<Bound<'py, PyDict>> {
+fn realloc_moves<'py>(
+    py: Python<'py>,
+    pattern: &str,
+    target: usize,
+) -> PyResult<Bound<'py, PyDict>> {
     let m = realloc::realloc_moves(realloc::Growth::parse(pattern)?, target);
     let d = PyDict::new(py);
     d.set_item("reallocs", m.reallocs)?;
@@ -206,15 +216,23 @@ fn python_interplay<'py>(
 #[pyfunction]
 fn check_layout(size: usize, align: usize, grow_to: usize, shrink_to: usize) -> PyResult<()> {
     if size == 0 || grow_to == 0 || shrink_to == 0 || !align.is_power_of_two() {
-        return Err(PyValueError::new_err("sizes must be >= 1 and align a power of two"));
+        return Err(PyValueError::new_err(
+            "sizes must be >= 1 and align a power of two",
+        ));
     }
-    checks::layout_roundtrip(&GlobalRef, size, align, grow_to, shrink_to).map_err(PyRuntimeError::new_err)
+    checks::layout_roundtrip(&GlobalRef, size, align, grow_to, shrink_to)
+        .map_err(PyRuntimeError::new_err)
 }
 
 /// Runs a sequence of (op, slot, size, align) steps: op 0 alloc, 1 zeroed, 2 realloc,
 /// 3 free. Returns the bytes verified.
 #[pyfunction]
-fn check_ops(py: Python<'_>, slots: usize, ops: Vec<(u8, usize, usize, usize)>, detached: bool) -> PyResult<u64> {
+fn check_ops(
+    py: Python<'_>,
+    slots: usize,
+    ops: Vec<(u8, usize, usize, usize)>,
+    detached: bool,
+) -> PyResult<u64> {
     let mut steps = Vec::with_capacity(ops.len());
     for (k, (op, slot, size, align)) in ops.into_iter().enumerate() {
         if !align.is_power_of_two() || align > 1 << 16 || size > 1 << 26 {
@@ -239,8 +257,17 @@ fn check_ops(py: Python<'_>, slots: usize, ops: Vec<(u8, usize, usize, usize)>, 
 /// the other. `direction` "attached_to_detached" allocates here (GIL held) and frees on a
 /// Rust thread; "detached_to_attached" the reverse. Returns the counters afterwards.
 #[pyfunction]
-fn check_handoff<'py>(py: Python<'py>, n: usize, size: usize, direction: &str) -> PyResult<Bound<'py, PyDict>> {
-    let make = move || -> Vec<Box<[u8]>> { (0..n).map(|i| vec![i as u8; size].into_boxed_slice()).collect() };
+fn check_handoff<'py>(
+    py: Python<'py>,
+    n: usize,
+    size: usize,
+    direction: &str,
+) -> PyResult<Bound<'py, PyDict>> {
+    let make = move || -> Vec<Box<[u8]>> {
+        (0..n)
+            .map(|i| vec![i as u8; size].into_boxed_slice())
+            .collect()
+    };
     match direction {
         "attached_to_detached" => {
             let blocks = make();
@@ -253,7 +280,9 @@ fn check_handoff<'py>(py: Python<'py>, n: usize, size: usize, direction: &str) -
                 .map_err(|_| PyRuntimeError::new_err("allocating thread panicked"))?;
             for (i, b) in blocks.iter().enumerate() {
                 if b.iter().any(|&x| x != i as u8) {
-                    return Err(PyRuntimeError::new_err(format!("block {i} corrupted in transit")));
+                    return Err(PyRuntimeError::new_err(format!(
+                        "block {i} corrupted in transit"
+                    )));
                 }
             }
             drop(blocks);
@@ -282,7 +311,9 @@ impl RustBuffer {
         if size == 0 || size > 1 << 30 {
             return Err(PyValueError::new_err("size must be in 1..=1073741824"));
         }
-        Ok(RustBuffer { data: vec![1u8; size] })
+        Ok(RustBuffer {
+            data: vec![1u8; size],
+        })
     }
     fn __len__(&self) -> usize {
         self.data.len()
@@ -313,19 +344,37 @@ fn _rustext(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     pyapi::register_shutdown_hook();
     let hook = wrap_pyfunction!(_begin_shutdown, m)?;
-    py.import("atexit")?.call_method1("register", (hook.clone(),))?;
+    py.import("atexit")?
+        .call_method1("register", (hook.clone(),))?;
     m.add_function(hook)?;
     m.add("SUBINTERPRETERS_SUPPORTED", false)?;
-    m.add("FALLBACK_REGION_BYTES", backend::fallback::REGION_BYTES)?;
+    m.add("FALLBACK_REGION_BYTES", backend::FALLBACK_REGION_BYTES)?;
     m.add_class::<RustBuffer>()?;
     macro_rules! add {
         ($($f:ident),* $(,)?) => { $( m.add_function(wrap_pyfunction!($f, m)?)?; )* };
     }
     add!(
-        backend_name, build_info, counters, alloc_pair, alloc_pair_unguarded, raw_pair,
-        churn_batch, mixed_sizes, collections, json_roundtrip, realloc_growth, zeroed_vec,
-        memset_vec, threads_churn, cross_thread_free, realloc_moves, fragmentation,
-        python_interplay, check_layout, check_ops, check_handoff,
+        backend_name,
+        build_info,
+        counters,
+        alloc_pair,
+        alloc_pair_unguarded,
+        raw_pair,
+        churn_batch,
+        mixed_sizes,
+        collections,
+        json_roundtrip,
+        realloc_growth,
+        zeroed_vec,
+        memset_vec,
+        threads_churn,
+        cross_thread_free,
+        realloc_moves,
+        fragmentation,
+        python_interplay,
+        check_layout,
+        check_ops,
+        check_handoff,
     );
     Ok(())
 }

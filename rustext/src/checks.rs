@@ -3,7 +3,6 @@
 
 use core::alloc::{GlobalAlloc, Layout};
 
-
 #[inline]
 fn pattern(seed: u64, i: usize) -> u8 {
     (seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as u8 ^ (i as u8).wrapping_mul(31)
@@ -55,12 +54,26 @@ pub fn layout_roundtrip<A: GlobalAlloc + ?Sized>(
         fill(p, size, 1);
         let q = a.realloc(p, l, grow_to);
         aligned(q, align, &format!("realloc {what} -> {grow_to}"))?;
-        verify(q, size.min(grow_to), 1, &format!("realloc {what} -> {grow_to}"))?;
+        verify(
+            q,
+            size.min(grow_to),
+            1,
+            &format!("realloc {what} -> {grow_to}"),
+        )?;
         fill(q, grow_to, 2);
         let lg = Layout::from_size_align(grow_to, align).map_err(|e| e.to_string())?;
         let r = a.realloc(q, lg, shrink_to);
-        aligned(r, align, &format!("realloc {grow_to} -> {shrink_to} align {align}"))?;
-        verify(r, shrink_to.min(grow_to), 2, &format!("shrink {grow_to} -> {shrink_to}"))?;
+        aligned(
+            r,
+            align,
+            &format!("realloc {grow_to} -> {shrink_to} align {align}"),
+        )?;
+        verify(
+            r,
+            shrink_to.min(grow_to),
+            2,
+            &format!("shrink {grow_to} -> {shrink_to}"),
+        )?;
         let ls = Layout::from_size_align(shrink_to, align).map_err(|e| e.to_string())?;
         a.dealloc(r, ls);
 
@@ -79,10 +92,23 @@ pub fn layout_roundtrip<A: GlobalAlloc + ?Sized>(
 /// One step of a random allocation sequence.
 #[derive(Clone, Copy, Debug)]
 pub enum Op {
-    Alloc { slot: usize, size: usize, align: usize },
-    Zeroed { slot: usize, size: usize, align: usize },
-    Realloc { slot: usize, size: usize },
-    Free { slot: usize },
+    Alloc {
+        slot: usize,
+        size: usize,
+        align: usize,
+    },
+    Zeroed {
+        slot: usize,
+        size: usize,
+        align: usize,
+    },
+    Realloc {
+        slot: usize,
+        size: usize,
+    },
+    Free {
+        slot: usize,
+    },
 }
 
 /// Runs `ops` over `slots` slots, every block filled with a pattern tied to its slot and
@@ -90,11 +116,10 @@ pub enum Op {
 /// verified; an error names the op that found a corruption.
 pub fn run_ops<A: GlobalAlloc + ?Sized>(a: &A, slots: usize, ops: &[Op]) -> Result<u64, String> {
     let mut table: Vec<Option<(*mut u8, Layout, u64)>> = vec![None; slots];
-    let mut generation = 0u64;
     let mut verified = 0u64;
     let mut result = Ok(());
     for (k, op) in ops.iter().enumerate() {
-        generation += 1;
+        let generation = k as u64 + 1;
         let slot = match *op {
             Op::Alloc { slot, .. }
             | Op::Zeroed { slot, .. }
@@ -116,8 +141,18 @@ pub fn run_ops<A: GlobalAlloc + ?Sized>(a: &A, slots: usize, ops: &[Op]) -> Resu
                     let l = Layout::from_size_align(size.max(1), align)
                         .map_err(|e| format!("op {k}: {e}"))?;
                     let zeroed = matches!(op, Op::Zeroed { .. });
-                    let p = unsafe { if zeroed { a.alloc_zeroed(l) } else { a.alloc(l) } };
-                    aligned(p, align, &format!("op {k}: alloc {} align {align}", l.size()))?;
+                    let p = unsafe {
+                        if zeroed {
+                            a.alloc_zeroed(l)
+                        } else {
+                            a.alloc(l)
+                        }
+                    };
+                    aligned(
+                        p,
+                        align,
+                        &format!("op {k}: alloc {} align {align}", l.size()),
+                    )?;
                     if zeroed {
                         for i in 0..l.size() {
                             if unsafe { p.add(i).read() } != 0 {
@@ -134,9 +169,15 @@ pub fn run_ops<A: GlobalAlloc + ?Sized>(a: &A, slots: usize, ops: &[Op]) -> Resu
                         verify(p, l.size(), seed, &format!("op {k}: before realloc"))?;
                         let q = unsafe { a.realloc(p, l, new) };
                         aligned(q, l.align(), &format!("op {k}: realloc -> {new}"))?;
-                        verify(q, l.size().min(new), seed, &format!("op {k}: after realloc"))?;
+                        verify(
+                            q,
+                            l.size().min(new),
+                            seed,
+                            &format!("op {k}: after realloc"),
+                        )?;
                         verified += 2 * l.size() as u64;
-                        let nl = Layout::from_size_align(new, l.align()).map_err(|e| e.to_string())?;
+                        let nl =
+                            Layout::from_size_align(new, l.align()).map_err(|e| e.to_string())?;
                         fill(q, new, generation);
                         table[slot] = Some((q, nl, generation));
                     }

@@ -5,11 +5,10 @@ import os
 import threading
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from allocbench import catalogue
 from allocbench.flavour import load
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 FLAVOUR = os.environ["ALLOCBENCH_FLAVOUR"]
 m = load(FLAVOUR)
@@ -119,8 +118,17 @@ def test_raw_baseline_runs_with_the_gil():
         (lambda: catalogue.run("churn_batch", loops=1, size=8, live=8, order="up"), ValueError),
         (lambda: catalogue.run("threads_churn", loops=1, threads=65, size=8, batch=1), ValueError),
         (lambda: catalogue.run("zeroed_vec", loops=1, size=1 << 40, touch=False), ValueError),
-        (lambda: catalogue.run("fragmentation", blocks=1 << 30, size_min=1, size_max=1,
-                               pattern="every_other", seed=0), ValueError),
+        (
+            lambda: catalogue.run(
+                "fragmentation",
+                blocks=1 << 30,
+                size_min=1,
+                size_max=1,
+                pattern="every_other",
+                seed=0,
+            ),
+            ValueError,
+        ),
         (lambda: catalogue.run("realloc_moves", loops=3, pattern="vec_push", target=64), TypeError),
         # Straight into the extension, past the catalogue: still an exception, never an abort.
         (lambda: m.churn_batch(1, 8, 8, "sideways"), ValueError),

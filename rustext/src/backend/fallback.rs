@@ -37,7 +37,11 @@ struct Class {
 }
 
 #[allow(clippy::declare_interior_mutable_const)]
-const EMPTY: Mutex<Class> = Mutex::new(Class { free: 0, bump: 0, end: 0 });
+const EMPTY: Mutex<Class> = Mutex::new(Class {
+    free: 0,
+    bump: 0,
+    end: 0,
+});
 static CLASS: [Mutex<Class>; CLASSES] = [EMPTY; CLASSES];
 
 /// Whether `p` was allocated here. Lock-free, cheap enough for every small free.

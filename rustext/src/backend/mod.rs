@@ -4,8 +4,15 @@
 //! calls), an allocator type, and `primitive()`. The extension build installs the type as
 //! `#[global_allocator]` (see lib.rs); `cargo test` does not, so it never runs a PyMem path.
 
+#[cfg(any(feature = "alloc-pymem", feature = "alloc-pymem-raw"))]
 mod aligned;
+#[cfg(feature = "alloc-pymem")]
 pub mod fallback;
+// Flavours that do not allocate through CPython still use the shutdown hook and probes.
+#[cfg_attr(
+    not(any(feature = "alloc-pymem", feature = "alloc-pymem-raw")),
+    allow(dead_code)
+)]
 pub mod pyapi;
 
 macro_rules! exactly_one {
@@ -59,12 +66,15 @@ pub mod jemalloc;
 #[cfg(feature = "alloc-jemalloc")]
 pub use jemalloc::{primitive, JemallocAllocator as Allocator, NAME, PRIMITIVE};
 
+/// A backend's own allocation primitive: (malloc, free).
+pub type Primitive = (unsafe fn(usize) -> *mut u8, unsafe fn(*mut u8));
+
 /// The allocator instance the extension installs.
 pub static ALLOCATOR: Allocator = Allocator;
 
-use core::alloc::Layout;
 #[cfg(not(feature = "alloc-pymem"))]
 use core::alloc::GlobalAlloc;
+use core::alloc::Layout;
 
 /// The GlobalAlloc path minus the PyMem backend's thread-state guard; the same as the
 /// guarded path for every other backend (they have no guard).
@@ -91,20 +101,35 @@ pub unsafe fn dealloc_unguarded(p: *mut u8, layout: Layout) {
 
 /// Backend counters worth reporting (all zero where a counter does not apply).
 pub fn counters() -> Vec<(&'static str, usize)> {
-    let (live, total, carved) = fallback::stats();
-    #[allow(unused_mut)]
+    #[cfg(feature = "alloc-pymem")]
+    let ((live, total, carved), extra) = (fallback::stats(), pymem::counters());
+    #[cfg(not(feature = "alloc-pymem"))]
+    let ((live, total, carved), extra) = (
+        (0, 0, 0),
+        [
+            ("deferred_frees", 0),
+            ("left_at_exit", 0),
+            ("deferred_pending", 0),
+        ],
+    );
     let mut v = vec![
         ("fallback_live_blocks", live),
         ("fallback_total_blocks", total),
         ("fallback_slab_bytes", carved),
     ];
-    #[cfg(feature = "alloc-pymem")]
-    v.extend(pymem::counters());
+    v.extend(extra);
     v
 }
 
+/// Virtual size of the PyMem backend's fallback region (0 in other flavours).
+#[cfg(feature = "alloc-pymem")]
+pub const FALLBACK_REGION_BYTES: usize = fallback::REGION_BYTES;
+#[cfg(not(feature = "alloc-pymem"))]
+pub const FALLBACK_REGION_BYTES: usize = 0;
+
 /// Whether the global allocator calls into CPython (tracemalloc can see its blocks).
-pub const ROUTES_THROUGH_PYMEM: bool = cfg!(any(feature = "alloc-pymem", feature = "alloc-pymem-raw"));
+pub const ROUTES_THROUGH_PYMEM: bool =
+    cfg!(any(feature = "alloc-pymem", feature = "alloc-pymem-raw"));
 
 #[cfg(test)]
 mod tests;

@@ -32,9 +32,14 @@ enum AttachedProbe {
     /// is compared with this thread's own state from the GILState TSS slot. Not
     /// `PyGILState_Check`, which answers 1 whenever its check is disabled (subinterpreters)
     /// or its TSS key is gone (late finalisation).
-    GilHolder { holder: TstateFn, this_thread: TstateFn },
+    GilHolder {
+        holder: TstateFn,
+        this_thread: TstateFn,
+    },
 }
 
+// pymem-raw reads only the raw domain's functions.
+#[cfg_attr(not(feature = "alloc-pymem"), allow(dead_code))]
 pub(crate) struct Api {
     pub mem_malloc: MallocFn,
     pub mem_calloc: CallocFn,
@@ -57,7 +62,10 @@ impl Api {
         unsafe {
             match self.probe {
                 AttachedProbe::PerThread(get) => !get().is_null(),
-                AttachedProbe::GilHolder { holder, this_thread } => {
+                AttachedProbe::GilHolder {
+                    holder,
+                    this_thread,
+                } => {
                     let h = holder();
                     !h.is_null() && h == this_thread()
                 }
@@ -98,8 +106,7 @@ pub(crate) fn api() -> Option<&'static Api> {
 #[inline(never)]
 fn resolve_slow() -> Option<&'static Api> {
     loop {
-        match STATE.compare_exchange(UNRESOLVED, RESOLVING, Ordering::Acquire, Ordering::Acquire)
-        {
+        match STATE.compare_exchange(UNRESOLVED, RESOLVING, Ordering::Acquire, Ordering::Acquire) {
             Ok(_) => {
                 let found = unsafe { lookup() };
                 let next = match found {

@@ -268,7 +268,7 @@ pub unsafe fn dealloc_unguarded(p: *mut u8, layout: Layout) {
 }
 
 /// The backend's own primitive, for the raw baseline. None when it cannot be called here.
-pub fn primitive() -> Option<(unsafe fn(usize) -> *mut u8, unsafe fn(*mut u8))> {
+pub fn primitive() -> Option<super::Primitive> {
     let api = pyapi::api()?;
     if !api.attached() || pyapi::finalizing() {
         return None;

@@ -91,7 +91,7 @@ unsafe impl GlobalAlloc for PyMemRawAllocator {
 }
 
 /// The backend's own primitive, for the raw baseline.
-pub fn primitive() -> Option<(unsafe fn(usize) -> *mut u8, unsafe fn(*mut u8))> {
+pub fn primitive() -> Option<super::Primitive> {
     pyapi::api()?;
     unsafe fn m(n: usize) -> *mut u8 {
         unsafe { (pyapi::api().unwrap_unchecked().raw_malloc)(n) as *mut u8 }

@@ -6,7 +6,7 @@ pub const PRIMITIVE: &str = "malloc + free (libc)";
 pub use std::alloc::System as SystemAllocator;
 
 /// The backend's own primitive, for the raw baseline.
-pub fn primitive() -> Option<(unsafe fn(usize) -> *mut u8, unsafe fn(*mut u8))> {
+pub fn primitive() -> Option<super::Primitive> {
     unsafe fn m(n: usize) -> *mut u8 {
         unsafe { libc::malloc(n) as *mut u8 }
     }

@@ -6,11 +6,29 @@ use crate::workloads::Rng;
 use core::alloc::{GlobalAlloc, Layout};
 
 const ALIGNS: [usize; 13] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096];
-const SIZES: [usize; 14] = [1, 3, 8, 15, 16, 17, 100, 496, 511, 512, 513, 4096, 70_000, 1 << 20];
+const SIZES: [usize; 14] = [
+    1,
+    3,
+    8,
+    15,
+    16,
+    17,
+    100,
+    496,
+    511,
+    512,
+    513,
+    4096,
+    70_000,
+    1 << 20,
+];
 
 #[test]
 fn no_interpreter_means_no_pymem_path() {
-    assert!(pyapi::api().is_none(), "cargo test must not find a CPython API");
+    assert!(
+        pyapi::api().is_none(),
+        "cargo test must not find a CPython API"
+    );
     assert!(!pyapi::thread_attached());
 }
 
@@ -34,7 +52,7 @@ fn random_ops(seed: u64, n: usize, slots: usize) -> Vec<Op> {
             let size = match rng.range(0, 9) {
                 0..=5 => rng.range(1, 600),
                 6..=8 => rng.range(600, 70_000),
-                _ => rng.range(70_000, 1 << 21),
+                _ => rng.range(70_000, 1 << 20),
             };
             let align = 1 << rng.range(0, 12);
             match rng.range(0, 9) {
@@ -49,8 +67,8 @@ fn random_ops(seed: u64, n: usize, slots: usize) -> Vec<Op> {
 
 #[test]
 fn random_sequences_keep_contents() {
-    for seed in 0..20 {
-        let ops = random_ops(seed, 2_000, 64);
+    for seed in 0..10 {
+        let ops = random_ops(seed, 500, 64);
         run_ops(&ALLOCATOR, 64, &ops).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
     }
 }
@@ -61,7 +79,7 @@ fn concurrent_random_sequences() {
         for t in 0..4 {
             s.spawn(move || {
                 for seed in 0..5 {
-                    let ops = random_ops(1000 * t + seed, 2_000, 32);
+                    let ops = random_ops(1000 * t + seed, 500, 32);
                     run_ops(&ALLOCATOR, 32, &ops).unwrap_or_else(|e| panic!("thread {t}: {e}"));
                 }
             });
@@ -125,18 +143,48 @@ mod pymem_only {
         assert!(fallback::contains(q));
         unsafe { fallback::free(q, 112) };
         let z = fallback::alloc(112, true);
-        assert!(unsafe { core::slice::from_raw_parts(z, 112) }.iter().all(|&b| b == 0));
+        assert!(unsafe { core::slice::from_raw_parts(z, 112) }
+            .iter()
+            .all(|&b| b == 0));
         unsafe { fallback::free(z, 112) };
     }
 
     #[test]
     fn plan_rounds_small_requests_and_over_allocates_large_alignments() {
         let p = |s, a| aligned::plan(Layout::from_size_align(s, a).unwrap(), 16).unwrap();
-        assert_eq!(p(1, 1), aligned::Plan { req: 16, over: false });
-        assert_eq!(p(17, 8), aligned::Plan { req: 32, over: false });
-        assert_eq!(p(16, 16), aligned::Plan { req: 32, over: true });
-        assert_eq!(p(100, 4096), aligned::Plan { req: 4196, over: true });
-        let huge = Layout::from_size_align(usize::MAX / 2, 4096).unwrap();
-        assert_eq!(aligned::plan(huge, 16), None);
+        assert_eq!(
+            p(1, 1),
+            aligned::Plan {
+                req: 16,
+                over: false
+            }
+        );
+        assert_eq!(
+            p(17, 8),
+            aligned::Plan {
+                req: 32,
+                over: false
+            }
+        );
+        assert_eq!(
+            p(16, 16),
+            aligned::Plan {
+                req: 32,
+                over: true
+            }
+        );
+        assert_eq!(
+            p(100, 4096),
+            aligned::Plan {
+                req: 4196,
+                over: true
+            }
+        );
+        // The largest valid layout still plans without overflow (and then fails with NULL).
+        let huge = Layout::from_size_align(isize::MAX as usize - 4095, 4096).unwrap();
+        assert_eq!(
+            aligned::plan(huge, 16).unwrap().req,
+            isize::MAX as usize + 1
+        );
     }
 }

@@ -30,7 +30,10 @@ pub fn raw_pair(loops: u64, size: usize) -> Result<f64> {
         }
     });
     if failed {
-        return Err(bad(format!("{} returned NULL for {size} bytes", crate::backend::PRIMITIVE)));
+        return Err(bad(format!(
+            "{} returned NULL for {size} bytes",
+            crate::backend::PRIMITIVE
+        )));
     }
     Ok(t)
 }

@@ -16,11 +16,21 @@ fn timed_workloads_return_positive_seconds() {
         assert!(churn_batch(3, 64, 100, order).unwrap() > 0.0);
     }
     assert!(mixed_sizes(2, 200, 1).unwrap() > 0.0);
-    for kind in [Collection::String, Collection::Vec, Collection::HashMap, Collection::BTreeMap] {
+    for kind in [
+        Collection::String,
+        Collection::Vec,
+        Collection::HashMap,
+        Collection::BTreeMap,
+    ] {
         assert!(collections(2, 100, kind).unwrap() > 0.0);
     }
     assert!(json_roundtrip(2, 4, 7).unwrap() > 0.0);
-    for g in [Growth::VecPush, Growth::StringAppend, Growth::ReserveExact, Growth::ShrinkToFit] {
+    for g in [
+        Growth::VecPush,
+        Growth::StringAppend,
+        Growth::ReserveExact,
+        Growth::ShrinkToFit,
+    ] {
         assert!(realloc_growth(2, g, 5000).unwrap() > 0.0);
     }
     assert!(zeroed_vec(2, 10_000, true) > 0.0);
@@ -43,7 +53,11 @@ fn bad_choices_are_errors_not_panics() {
 #[test]
 fn json_document_is_valid_and_about_the_asked_size() {
     let doc = json_document(8, 3);
-    assert!(doc.len() >= 8 * 1024 && doc.len() < 9 * 1024, "{}", doc.len());
+    assert!(
+        doc.len() >= 8 * 1024 && doc.len() < 9 * 1024,
+        "{}",
+        doc.len()
+    );
     let v: serde_json::Value = serde_json::from_str(&doc).unwrap();
     assert!(v.as_array().unwrap().len() > 10);
     assert_eq!(doc, json_document(8, 3), "same seed, same document");
@@ -51,7 +65,12 @@ fn json_document_is_valid_and_about_the_asked_size() {
 
 #[test]
 fn realloc_moves_add_up() {
-    for g in [Growth::VecPush, Growth::StringAppend, Growth::ReserveExact, Growth::ShrinkToFit] {
+    for g in [
+        Growth::VecPush,
+        Growth::StringAppend,
+        Growth::ReserveExact,
+        Growth::ShrinkToFit,
+    ] {
         let m = realloc_moves(g, 100_000);
         assert_eq!(m.reallocs, m.in_place + m.moved, "{g:?}");
         assert!(m.reallocs > 0, "{g:?}");
@@ -62,13 +81,20 @@ fn realloc_moves_add_up() {
 
 #[test]
 fn fragmentation_phases_track_live_bytes() {
-    for pat in [FreePattern::EveryOther, FreePattern::RandomHalf, FreePattern::OldestHalf] {
+    for pat in [
+        FreePattern::EveryOther,
+        FreePattern::RandomHalf,
+        FreePattern::OldestHalf,
+    ] {
         let r = fragmentation(20_000, 16, 128, pat, 5).unwrap();
         let names: Vec<_> = r.phases.iter().map(|p| p.name).collect();
         assert_eq!(names, ["fill", "free", "refill", "drop"]);
         let live: Vec<_> = r.phases.iter().map(|p| p.live_bytes).collect();
         assert!(live[0] >= 20_000 * 16 && live[0] <= 20_000 * 128);
-        assert!(live[1] < live[0] && live[2] > live[1] && live[3] == 0, "{live:?}");
+        assert!(
+            live[1] < live[0] && live[2] > live[1] && live[3] == 0,
+            "{live:?}"
+        );
         assert!(r.phases[0].rss_bytes > 0);
     }
 }
