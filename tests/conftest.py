@@ -1,75 +1,15 @@
-"""Shared helpers. The tests in ``in_flavour/`` run inside one flavour's process (a child
-pytest started by test_flavours.py with that flavour on the path); from the top-level run
-they are not collected."""
+"""The tests in ``in_flavour/`` run inside one flavour's process: test_flavours.py starts a
+child pytest with that flavour on the path and ALLOCBENCH_FLAVOUR set. From the top-level
+run they are not collected, and the source package (no extension) is put on the path."""
 
-from __future__ import annotations
-
-import glob
 import os
-import subprocess
 import sys
-from functools import cache
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "python"))
+HERE = Path(__file__).resolve().parent
+IN_FLAVOUR = bool(os.environ.get("ALLOCBENCH_FLAVOUR"))
 
-from allocbench.flavour import flavour_dir, subprocess_env  # noqa: E402
-
-collect_ignore = [] if os.environ.get("ALLOCBENCH_FLAVOUR") else ["in_flavour"]
-
-
-def built(flavour: str) -> bool:
-    return (flavour_dir(flavour, ROOT) / ".stamp").exists()
-
-
-@cache
-def pythons() -> dict[str, str | None]:
-    """CPython 3.11-3.13 found on this machine (PATH, then ~/.pyenv), None where absent."""
-    found: dict[str, str | None] = {}
-    for minor in (11, 12, 13):
-        v = f"3.{minor}"
-        candidates = [
-            f"python{v}",
-            *sorted(
-                glob.glob(os.path.expanduser(f"~/.pyenv/versions/{v}.*/bin/python{v}")),
-                reverse=True,
-            ),
-        ]
-        found[v] = None
-        for c in candidates:
-            try:
-                out = subprocess.run(
-                    [c, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                    capture_output=True,
-                    text=True,
-                    timeout=30,
-                )
-            except (OSError, subprocess.TimeoutExpired):
-                continue
-            if out.returncode == 0 and out.stdout.strip() == v:
-                found[v] = c
-                break
-    return found
-
-
-def run_flavour(
-    flavour: str,
-    args: list[str],
-    *,
-    python: str | None = None,
-    env: dict[str, str] | None = None,
-    timeout: float = 600,
-):
-    """Runs ``python args`` with ``flavour`` on the path; returns the CompletedProcess."""
-    e = subprocess_env(flavour, root=ROOT)
-    e.pop("PYTHONMALLOC", None)
-    e.update(env or {})
-    return subprocess.run(
-        [python or sys.executable, *args],
-        cwd=ROOT,
-        env=e,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+collect_ignore = [] if IN_FLAVOUR else ["in_flavour"]
+if not IN_FLAVOUR:
+    sys.path.insert(0, str(HERE.parent / "python"))
+    sys.path.insert(0, str(HERE))

@@ -4,7 +4,7 @@ extension."""
 import pytest
 from allocbench import catalogue
 from allocbench.catalogue import CATALOGUE, WORKLOADS, get
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 
@@ -108,6 +108,7 @@ def test_unknown_workload_lists_the_catalogue():
         get(3)
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.dictionaries(
         st.sampled_from(["size", "live", "order", "x"]),

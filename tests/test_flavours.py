@@ -4,7 +4,7 @@ suite (alignment, random sequences, thread handoffs, workloads, bad input)."""
 import sys
 
 import pytest
-from conftest import FLAVOURS, ROOT, built, run_flavour
+from helpers import FLAVOURS, ROOT, built, run_flavour
 
 pytestmark = pytest.mark.parametrize("flavour", FLAVOURS)
 

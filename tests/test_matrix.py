@@ -3,7 +3,7 @@ CPython 3.11-3.13 present, plus the thread-state checks: a MEM-domain call witho
 a write past a block or a block freed by the wrong family aborts the process there."""
 
 import pytest
-from conftest import FLAVOURS, built, pythons, run_flavour
+from helpers import FLAVOURS, built, pythons, run_flavour
 
 CHECKS = """
 import allocbench.flavour as f
@@ -35,3 +35,22 @@ def test_workloads_under_debug_hooks(flavour, version):
     out = run_flavour(flavour, ["-c", CHECKS], python=python, env=env)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
     assert "checks ok" in out.stdout
+
+
+@pytest.mark.parametrize("version", ["3.11", "3.12", "3.13"])
+def test_debug_hooks_catch_a_detached_pymem_call(version):
+    """Negative control: in these interpreters, under PYTHONMALLOC=debug, one PyMem_Malloc
+    without the GIL aborts the process, so the runs above would fail if ours made one."""
+    python = pythons()[version]
+    if python is None:
+        pytest.skip(f"CPython {version} is not installed on this machine")
+    code = (
+        "import ctypes\n"
+        "f = ctypes.CDLL(None).PyMem_Malloc  # CDLL: called with the GIL released\n"
+        "f.restype = ctypes.c_void_p\n"
+        "f(64)\n"
+        "print('not caught')\n"
+    )
+    out = run_flavour("system", ["-c", code], python=python, env={"PYTHONMALLOC": "debug"})
+    assert out.returncode != 0 and "not caught" not in out.stdout
+    assert "without holding the GIL" in out.stderr

@@ -116,18 +116,20 @@ class Workload:
         return f"{self.name}[{inner}]" if inner else self.name
 
     def run(self, *, loops: int | None = None, module=None, **params: Any):
-        """Validates, then runs the workload in the loaded flavour."""
+        """Validates (parameters and ``loops``), then runs the workload in the loaded
+        flavour."""
         checked = self.validate(params)
+        if self.timed:
+            loops = LOOPS.check(self.name, loops)
+        elif loops is not None:
+            raise TypeError(f"workload {self.name!r} is not timed; it takes no 'loops'")
         if module is None:
             from .flavour import load
 
             module = load()
         fn = getattr(module, self.func or self.name)
         if self.timed:
-            loops = LOOPS.check(self.name, loops)
             return fn(loops, **checked)
-        if loops is not None:
-            raise TypeError(f"workload {self.name!r} is not timed; it takes no 'loops'")
         if self.extra is not None:
             return self.extra(fn, checked)
         return fn(**checked)
