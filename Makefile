@@ -17,7 +17,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 RUST_SRC := $(shell find rustext -name '*.rs' ! -name 'tests.rs' -o -name 'Cargo.toml') Cargo.toml Cargo.lock pyproject.toml
 PY_SRC := $(shell find python -name '*.py')
 
-.PHONY: help venv build build-all test lint fmt cargo-test pytest clean
+.PHONY: help venv build build-all test lint fmt cargo-test pytest clean asv-check history dashboard regress
 
 help:
 	@echo "make venv                  create .venv with the pinned tools (requirements/dev.txt)"
@@ -26,6 +26,9 @@ help:
 	@echo "make test                  lint, cargo test, build every flavour, run the test suite"
 	@echo "make lint                  cargo fmt --check, cargo clippy -D warnings, ruff check/format --check"
 	@echo "make fmt                   cargo fmt and ruff format"
+	@echo "make history               asv: benchmark the code commits without stored results (FLAVOURS=a,b LIMIT=n)"
+	@echo "make dashboard             asv publish, then serve the dashboard on http://127.0.0.1:$(PORT)/"
+	@echo "make regress BASE=<rev>    asv continuous BASE..HEAD; fails past FACTOR ($(FACTOR)) (FLAVOURS=a,b)"
 
 $(VENV)/.stamp: requirements/dev.txt
 	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
@@ -78,7 +81,31 @@ cargo-test:
 pytest: build-all
 	$(VPY) -m pytest -q tests
 
-test: lint cargo-test build-all pytest
+# asv check and a quick dry run against an existing environment holding one flavour; the
+# scratch dir keeps results/ untouched.
+asv-check: $(BUILD)/flavours/system/.stamp
+	$(VPY) tools/asv_check.py system $(BUILD)/wheels/system $(BUILD)/asv-check
+
+test: lint cargo-test build-all pytest asv-check
+
+# ---- asv: the stored history and its dashboard ----------------------------------------
+PORT ?= 8080
+FACTOR ?= 1.25
+BASE ?=
+LIMIT ?= 0
+FLAVOURS_ARG = $(if $(FLAVOURS),--flavours $(FLAVOURS),)
+
+history: $(VENV)/.stamp
+	$(VPY) tools/asv_history.py $(FLAVOURS_ARG) --limit $(LIMIT)
+
+dashboard: $(VENV)/.stamp
+	$(VENV)/bin/asv publish
+	@echo "serving .asv/html on http://127.0.0.1:$(PORT)/ (Ctrl-C stops)"
+	$(VPY) -m http.server --bind 127.0.0.1 --directory .asv/html $(PORT)
+
+regress: $(VENV)/.stamp
+	@test -n "$(BASE)" || { echo "make regress needs BASE=<git revision>"; exit 2; }
+	$(VPY) tools/asv_regress.py $(BASE) $(FLAVOURS_ARG) --factor $(FACTOR)
 
 clean:
 	rm -rf $(BUILD) $(VENV)

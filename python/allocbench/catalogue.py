@@ -81,11 +81,18 @@ class Workload:
     limits: tuple[tuple[Callable[[Mapping[str, Any]], bool], str], ...] = ()
     func: str = ""  # extension function; defaults to the workload name
     smoke_loops: int = 3
+    # Operations one benchmark call performs where a suite needs a fixed amount of work per
+    # call (asv times whole calls): enough to dwarf the Python call, little enough to be fast.
+    call_ops: int = 1024
     extra: Callable[..., Any] | None = field(default=None, repr=False)
 
     @property
     def timed(self) -> bool:
         return self.kind == "time"
+
+    def call_loops(self, params: Mapping[str, Any]) -> int:
+        """``loops`` for one benchmark call of about ``call_ops`` operations."""
+        return max(1, self.call_ops // self.ops_per_loop(params))
 
     def param(self, name: str) -> Param:
         for p in self.params:
@@ -282,6 +289,7 @@ WORKLOADS: tuple[Workload, ...] = (
         (Param("kib", int, "document size in KiB", 1, 16 * KiB), SEED),
         ({"kib": 64, "seed": 7},),
         {"kib": 2, "seed": 7},
+        call_ops=4,
     ),
     Workload(
         "realloc_growth",
@@ -306,6 +314,7 @@ WORKLOADS: tuple[Workload, ...] = (
             for t in (4 * KiB, 1 * MiB)
         ),
         {"pattern": "vec_push", "target": 4 * KiB},
+        call_ops=4,
         limits=(
             (
                 lambda p: p["pattern"] != "reserve_exact" or p["target"] <= 4 * MiB,
@@ -352,6 +361,7 @@ WORKLOADS: tuple[Workload, ...] = (
         (_size(hi=256 * MiB), TOUCH),
         tuple({"size": s, "touch": t} for t in (False, True) for s in (4 * KiB, 64 * KiB, MiB)),
         {"size": 64 * KiB, "touch": True},
+        call_ops=64,
     ),
     Workload(
         "memset_vec",
@@ -363,6 +373,7 @@ WORKLOADS: tuple[Workload, ...] = (
         (_size(hi=256 * MiB), TOUCH),
         tuple({"size": s, "touch": t} for t in (False, True) for s in (4 * KiB, 64 * KiB, MiB)),
         {"size": 64 * KiB, "touch": False},
+        call_ops=64,
     ),
     Workload(
         "fragmentation",
@@ -413,6 +424,7 @@ WORKLOADS: tuple[Workload, ...] = (
         tuple({"threads": t, "size": 64, "batch": 256} for t in (1, 2, 4)),
         {"threads": 2, "size": 64, "batch": 32},
         ops_per_loop=lambda p: p["batch"],
+        call_ops=1 << 16,  # thread start-up must not dominate
         limits=(
             (
                 lambda p: p["threads"] * p["size"] * p["batch"] <= GiB,
@@ -431,6 +443,7 @@ WORKLOADS: tuple[Workload, ...] = (
         tuple({"size": s, "batch": 256} for s in (64, 4 * KiB)),
         {"size": 64, "batch": 32},
         ops_per_loop=lambda p: p["batch"],
+        call_ops=1 << 16,
         limits=(
             (lambda p: p["size"] * p["batch"] <= 256 * MiB, "size * batch must be <= 256 MiB"),
         ),

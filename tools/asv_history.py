@@ -1,0 +1,126 @@
+"""`make history`: benchmark, with asv, the project's code commits that have no stored
+result yet, for the chosen flavours on the default CPython.
+
+A commit counts when it changes something besides results/ (commits that only add results
+are never benchmarked) and can build (it has rustext/Cargo.toml; asv runs the current
+tree's benchmarks against it). A commit is done for a flavour when
+results/<machine>/<hash[:8]>-<env name>.json exists.
+
+Usage: python tools/asv_history.py [--flavours a,b] [--python 3.11] [--limit N] [--dry-run]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "python"))
+from allocbench import FLAVOURS  # noqa: E402
+
+MACHINE = "rust-pyo3"
+
+
+def git(*args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout
+
+
+def code_commits() -> list[str]:
+    """Buildable commits of main that change more than results/, oldest first."""
+    out = []
+    for sha in git("rev-list", "--reverse", "HEAD").split():
+        changed = [p for p in git("show", "--pretty=format:", "--name-only", sha).splitlines() if p]
+        if changed and all(p.startswith("results/") for p in changed):
+            continue
+        tree = set(git("ls-tree", "-r", "--name-only", sha).splitlines())
+        # The benchmarks come from the current tree; the commit only has to build.
+        if "rustext/Cargo.toml" in tree:
+            out.append(sha)
+    return out
+
+
+def env_name(flavour: str, python: str) -> str:
+    return f"virtualenv-py{python}-ALLOCBENCH_FLAVOUR{flavour}"
+
+
+def missing(commits: list[str], flavours: list[str], python: str) -> list[str]:
+    done = ROOT / "results" / MACHINE
+    return [
+        c
+        for c in commits
+        if any(not (done / f"{c[:8]}-{env_name(f, python)}.json").exists() for f in flavours)
+    ]
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="make history")
+    ap.add_argument("--flavours", default=",".join(FLAVOURS))
+    ap.add_argument("--python", default="3.11")
+    ap.add_argument("--limit", type=int, default=0, help="at most N commits (newest first)")
+    ap.add_argument("--dry-run", action="store_true", help="list the commits, run nothing")
+    a = ap.parse_args(argv)
+    flavours = [f for f in a.flavours.split(",") if f]
+    bad = [f for f in flavours if f not in FLAVOURS]
+    if bad:
+        ap.error(f"--flavours: {bad[0]!r} is not one of {', '.join(FLAVOURS)}")
+    todo = missing(code_commits(), flavours, a.python)
+    if a.limit > 0:
+        todo = todo[-a.limit :]
+    print(
+        f"history: {len(todo)} commit(s) to benchmark for {', '.join(flavours)} "
+        f"on CPython {a.python}",
+        flush=True,
+    )
+    for c in todo:
+        print("  " + git("log", "-1", "--format=%h %s", c).strip())
+    if a.dry_run or not todo:
+        return 0
+    asv = [sys.executable, "-m", "asv"]
+    subprocess.run([*asv, "machine", "--yes", "--machine", MACHINE], cwd=ROOT, check=True)
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+        f.write("\n".join(todo) + "\n")
+    # -E picks the Python; the flavours are the matrix (restricted in a scratch config when
+    # only some are asked for: asv has no flag for one matrix value).
+    config = [] if set(flavours) == set(FLAVOURS) else ["--config", str(config_for(flavours))]
+    cmd = [
+        *asv,
+        *config,
+        "run",
+        "--machine",
+        MACHINE,
+        "--skip-existing-successful",
+        "--show-stderr",
+        "-E",
+        f"virtualenv:{a.python}",
+        f"HASHFILE:{f.name}",
+    ]
+    print("+", " ".join(cmd), flush=True)
+    return subprocess.run(cmd, cwd=ROOT).returncode
+
+
+def config_for(flavours: list[str], name: str = "history", results_dir: Path | None = None):
+    """A scratch copy of asv.conf.json with the flavour matrix restricted (same env dir, so
+    builds stay cached); results go to ``results_dir`` when given."""
+    import json
+
+    from asv import util
+
+    conf = util.load_json(str(ROOT / "asv.conf.json"), js_comments=True)
+    conf["matrix"]["env"]["ALLOCBENCH_FLAVOUR"] = flavours
+    for key in ("repo", "benchmark_dir", "results_dir", "html_dir", "env_dir"):
+        conf[key] = str((ROOT / conf[key]).resolve())
+    if results_dir is not None:
+        conf["results_dir"] = str(results_dir)
+    path = ROOT / "build" / f"asv-{name}.conf.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(conf, indent=2))
+    return path
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
