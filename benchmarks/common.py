@@ -23,7 +23,7 @@ import sys
 # benchmark measures changes.
 VERSION = "1"
 # Few, short samples: the history runs every flavour for every commit on 2 cores.
-TIMING = {"repeat": (1, 5, 4.0), "warmup_time": 0.05, "sample_time": 0.01, "timeout": 300}
+TIMING = {"repeat": (1, 3, 1.0), "warmup_time": 0.05, "sample_time": 0.01, "timeout": 300}
 
 
 def _catalogue():

@@ -44,6 +44,37 @@ def code_commits() -> list[str]:
     return out
 
 
+def machine_args() -> list[str]:
+    """`asv machine` arguments describing this machine (asv --yes alone records nothing)."""
+    import os
+    import platform
+
+    cpu = "unknown"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        ram = next(line.split()[1] for line in open("/proc/meminfo") if line.startswith("MemTotal"))
+    except OSError:
+        ram = "unknown"
+    return [
+        "--machine",
+        MACHINE,
+        "--os",
+        f"{platform.system()} {platform.release()}",
+        "--arch",
+        platform.machine(),
+        "--cpu",
+        cpu,
+        "--num_cpu",
+        str(os.cpu_count()),
+        "--ram",
+        f"{ram} kB",
+        "--yes",
+    ]
+
+
 def env_name(flavour: str, python: str) -> str:
     return f"virtualenv-py{python}-ALLOCBENCH_FLAVOUR{flavour}"
 
@@ -81,7 +112,7 @@ def main(argv: list[str]) -> int:
     if a.dry_run or not todo:
         return 0
     asv = [sys.executable, "-m", "asv"]
-    subprocess.run([*asv, "machine", "--yes", "--machine", MACHINE], cwd=ROOT, check=True)
+    subprocess.run([*asv, "machine", *machine_args()], cwd=ROOT, check=True)
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
         f.write("\n".join(todo) + "\n")
     # -E picks the Python; the flavours are the matrix (restricted in a scratch config when
@@ -114,6 +145,8 @@ def config_for(flavours: list[str], name: str = "history", results_dir: Path | N
     conf["matrix"]["env"]["ALLOCBENCH_FLAVOUR"] = flavours
     for key in ("repo", "benchmark_dir", "results_dir", "html_dir", "env_dir"):
         conf[key] = str((ROOT / conf[key]).resolve())
+    # {conf_dir} is the scratch config's directory: point the build step at this tree.
+    conf["build_command"] = [c.replace("{conf_dir}", str(ROOT)) for c in conf["build_command"]]
     if results_dir is not None:
         conf["results_dir"] = str(results_dir)
     path = ROOT / "build" / f"asv-{name}.conf.json"

@@ -14,7 +14,7 @@ import argparse
 import subprocess
 import sys
 
-from asv_history import FLAVOURS, MACHINE, ROOT, config_for
+from asv_history import FLAVOURS, MACHINE, ROOT, config_for, machine_args
 
 
 def main(argv: list[str]) -> int:
@@ -44,7 +44,7 @@ def main(argv: list[str]) -> int:
         ap.error(f"BASE {a.base!r} is not a commit of this repository")
     conf = config_for(flavours, "regress", ROOT / "build" / "asv-regress" / "results")
     asv = [sys.executable, "-m", "asv", "--config", str(conf)]
-    subprocess.run([*asv, "machine", "--yes", "--machine", MACHINE], check=True)
+    subprocess.run([*asv, "machine", *machine_args()], check=True)
     cmd = [
         *asv,
         "continuous",
