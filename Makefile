@@ -17,7 +17,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 RUST_SRC := $(shell find rustext -name '*.rs' ! -name 'tests.rs' -o -name 'Cargo.toml') Cargo.toml Cargo.lock pyproject.toml
 PY_SRC := $(shell find python -name '*.py')
 
-.PHONY: help venv build build-all test lint fmt cargo-test pytest clean asv-check history dashboard regress
+.PHONY: help venv build build-all test lint fmt cargo-test pytest clean asv-check history dashboard regress stress bench report
 
 help:
 	@echo "make venv                  create .venv with the pinned tools (requirements/dev.txt)"
@@ -26,9 +26,13 @@ help:
 	@echo "make test                  lint, cargo test, build every flavour, run the test suite"
 	@echo "make lint                  cargo fmt --check, cargo clippy -D warnings, ruff check/format --check"
 	@echo "make fmt                   cargo fmt and ruff format"
+	@echo "make stress                the reliability suite at full size (make test runs it small)"
 	@echo "make history               asv: benchmark the code commits without stored results (FLAVOURS=a,b LIMIT=n)"
 	@echo "make dashboard             asv publish, then serve the dashboard on http://127.0.0.1:$(PORT)/"
 	@echo "make regress BASE=<rev>    asv continuous BASE..HEAD; fails past FACTOR ($(FACTOR)) (FLAVOURS=a,b)"
+	@echo "make bench                 the main job: every flavour side by side with pyperf, compare_to, report"
+	@echo "                           (FLAVOURS=a,b MODE=smoke|quick|rigorous FILTER=<regex> RESULTS=<dir>)"
+	@echo "make report RUN=<run id>   rebuild results/report/<run id> from the stored pyperf JSON"
 
 $(VENV)/.stamp: requirements/dev.txt
 	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
@@ -88,6 +92,10 @@ asv-check: $(BUILD)/flavours/system/.stamp
 
 test: lint cargo-test build-all pytest asv-check
 
+# Reliability at full size: 20x the operations of the fast subset in `make test`.
+stress: build-all
+	ALLOCBENCH_STRESS=long $(VPY) -m pytest -q tests/test_stress.py
+
 # ---- asv: the stored history and its dashboard ----------------------------------------
 PORT ?= 8080
 FACTOR ?= 1.25
@@ -99,7 +107,7 @@ history: $(VENV)/.stamp
 	$(VPY) tools/asv_history.py $(FLAVOURS_ARG) --limit $(LIMIT)
 
 dashboard: $(VENV)/.stamp
-	$(VENV)/bin/asv publish
+	$(VPY) tools/asv_publish.py
 	@echo "serving .asv/html on http://127.0.0.1:$(PORT)/ (Ctrl-C stops)"
 	$(VPY) -m http.server --bind 127.0.0.1 --directory .asv/html $(PORT)
 
@@ -109,3 +117,23 @@ regress: $(VENV)/.stamp
 
 clean:
 	rm -rf $(BUILD) $(VENV)
+
+# ---- make bench: every flavour side by side (python/allocbench/bench.py) --------------------
+# Knobs: FLAVOURS=pymem,system (default: all five), MODE=smoke|quick|rigorous (default quick),
+# FILTER=<regular expression on benchmark names>, RESULTS=<results root> (default results;
+# test runs go elsewhere: results/ holds only real runs).
+comma := ,
+BENCH_FLAVOURS = $(if $(FLAVOURS),$(subst $(comma), ,$(FLAVOURS)),$(FLAVOURS_ALL))
+MODE ?= quick
+FILTER ?=
+RESULTS ?= results
+
+# Builds only the flavours asked for (a no-op when they are up to date).
+bench: $(foreach f,$(BENCH_FLAVOURS),$(BUILD)/flavours/$(f)/.stamp)
+	PYTHONPATH=python $(VPY) -m allocbench.bench --flavours "$(BENCH_FLAVOURS)" \
+	  --mode "$(MODE)" --filter '$(FILTER)' --out "$(RESULTS)"
+
+# Needs only the venv: the report is drawn from the stored JSON, nothing is built or run.
+report: $(VENV)/.stamp
+	@test -n "$(RUN)" || { echo "make report needs RUN=<run id>; stored runs: $$(ls $(RESULTS)/pyperf 2>/dev/null | tr '\n' ' ')"; exit 2; }
+	PYTHONPATH=python $(VPY) -m allocbench.report "$(RESULTS)/pyperf/$(RUN)" --out "$(RESULTS)/report/$(RUN)"

@@ -126,3 +126,33 @@ def test_validation_never_lets_a_bad_value_through(params):
     assert 1 <= checked["size"] <= 1 << 20 and 1 <= checked["live"] <= 1 << 20
     assert checked["order"] in ("lifo", "fifo")
     assert checked["size"] * checked["live"] <= 1 << 30
+
+
+BAD_VALUES = st.one_of(
+    st.none(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=8),
+    st.binary(max_size=4),
+    st.lists(st.integers(), max_size=2),
+    st.integers(max_value=-1),
+    st.integers(min_value=1 << 64, max_value=1 << 200),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_every_parameter_of_every_workload_rejects_bad_values(data):
+    """Fuzz: one parameter of one workload replaced by a wrong type, a negative or a huge
+    value, the others kept valid: a TypeError or ValueError naming that parameter."""
+    w = data.draw(st.sampled_from(WORKLOADS))
+    p = data.draw(st.sampled_from(w.params))
+    value = data.draw(BAD_VALUES)
+    if p.kind is str and isinstance(value, str) and value in p.choices:
+        return
+    if p.kind is int and isinstance(value, int) and p.lo <= value <= p.hi:
+        return
+    params = dict(w.smoke)
+    params[p.name] = value
+    with pytest.raises((TypeError, ValueError)) as info:
+        w.validate(params)
+    assert repr(p.name) in str(info.value)

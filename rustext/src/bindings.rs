@@ -298,6 +298,65 @@ fn check_handoff<'py>(
     counters(py)
 }
 
+/// `threads` Rust threads (no thread state; the GIL is released) each run `ops` random
+/// alloc/zeroed/realloc/free steps (sizes up to `max_size`, alignments up to 4096) with
+/// content checks, all at once. Returns the bytes verified; raises on any corruption.
+#[pyfunction]
+fn stress_threads(
+    py: Python<'_>,
+    threads: usize,
+    ops: usize,
+    seed: u64,
+    max_size: usize,
+) -> PyResult<u64> {
+    if !(1..=64).contains(&threads) || ops > 1 << 24 || !(2..=1 << 26).contains(&max_size) {
+        return Err(PyValueError::new_err(
+            "threads must be in 1..=64, ops <= 16777216 and max_size in 2..=67108864",
+        ));
+    }
+    py.detach(|| {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads as u64)
+                .map(|t| {
+                    s.spawn(move || {
+                        let steps = checks::random_ops(seed.wrapping_add(t), ops, 32, max_size, 12);
+                        checks::run_ops(&GlobalRef, 32, &steps)
+                    })
+                })
+                .collect();
+            let mut total = 0;
+            for h in handles {
+                total += h
+                    .join()
+                    .map_err(|_| "a stress thread panicked".to_string())??;
+            }
+            Ok(total)
+        })
+    })
+    .map_err(|e: String| PyRuntimeError::new_err(e))
+}
+
+thread_local! {
+    static HELD: std::cell::RefCell<Vec<Box<[u8]>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Fills this thread's `thread_local!` with `n` blocks of `size` bytes. They are freed by
+/// the TLS destructor when the thread exits: for a Python thread, after its thread state
+/// is gone, so the pymem flavour must free them without calling the MEM domain.
+#[pyfunction]
+fn fill_thread_local(n: usize, size: usize) -> PyResult<usize> {
+    if n > 1 << 20 || !(1..=1 << 20).contains(&size) {
+        return Err(PyValueError::new_err(
+            "n must be <= 1048576 and size in 1..=1048576",
+        ));
+    }
+    HELD.with(|h| {
+        let mut h = h.borrow_mut();
+        h.extend((0..n).map(|i| vec![i as u8; size].into_boxed_slice()));
+        Ok(h.len())
+    })
+}
+
 /// Holds `size` bytes of Rust heap until it is dropped (for tracemalloc visibility tests).
 #[pyclass(frozen)]
 struct RustBuffer {
@@ -375,6 +434,8 @@ fn _rustext(m: &Bound<'_, PyModule>) -> PyResult<()> {
         check_layout,
         check_ops,
         check_handoff,
+        stress_threads,
+        fill_thread_local,
     );
     Ok(())
 }

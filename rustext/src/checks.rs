@@ -206,3 +206,33 @@ pub fn run_ops<A: GlobalAlloc + ?Sized>(a: &A, slots: usize, ops: &[Op]) -> Resu
     }
     result.map(|()| verified)
 }
+
+/// A seeded random sequence of `n` ops over `slots` slots: sizes mostly small, some up to
+/// `max_size` bytes; alignments 1 ..= 2^`max_align_log2`.
+pub fn random_ops(
+    seed: u64,
+    n: usize,
+    slots: usize,
+    max_size: usize,
+    max_align_log2: u32,
+) -> Vec<Op> {
+    let mut rng = crate::workloads::Rng::new(seed);
+    let max_size = max_size.max(2);
+    (0..n)
+        .map(|_| {
+            let slot = rng.range(0, slots.max(1) - 1);
+            let size = match rng.range(0, 9) {
+                0..=5 => rng.range(1, 600.min(max_size)),
+                6..=8 => rng.range(1, 70_000.min(max_size)),
+                _ => rng.range(1, max_size),
+            };
+            let align = 1 << rng.range(0, max_align_log2 as usize);
+            match rng.range(0, 9) {
+                0..=3 => Op::Alloc { slot, size, align },
+                4 => Op::Zeroed { slot, size, align },
+                5..=7 => Op::Realloc { slot, size },
+                _ => Op::Free { slot },
+            }
+        })
+        .collect()
+}

@@ -19,8 +19,26 @@ use std::sync::Mutex;
 pub(crate) const CLASS_STEP: usize = 16;
 pub(crate) const MAX_BLOCK: usize = 512;
 const CLASSES: usize = MAX_BLOCK / CLASS_STEP;
-/// Virtual size of the reservation; live fallback blocks beyond it fail with NULL.
+/// Virtual size of the reservation; live fallback blocks beyond it fail with NULL. Under an
+/// address-space limit (RLIMIT_AS) the reservation takes at most an eighth of it instead.
 pub const REGION_BYTES: usize = 8 << 30;
+
+static SIZE: AtomicUsize = AtomicUsize::new(REGION_BYTES);
+
+fn reservation_size() -> usize {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the struct it is given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut lim) } == 0
+        && lim.rlim_cur != libc::RLIM_INFINITY
+    {
+        let eighth = (lim.rlim_cur as usize / 8) & !(SLAB_BYTES - 1);
+        return eighth.clamp(SLAB_BYTES, REGION_BYTES);
+    }
+    REGION_BYTES
+}
 const SLAB_BYTES: usize = 64 << 10;
 
 static BASE: AtomicUsize = AtomicUsize::new(0);
@@ -47,8 +65,9 @@ static CLASS: [Mutex<Class>; CLASSES] = [EMPTY; CLASSES];
 /// Whether `p` was allocated here. Lock-free, cheap enough for every small free.
 #[inline(always)]
 pub(crate) fn contains(p: *mut u8) -> bool {
-    let base = BASE.load(Ordering::Relaxed);
-    base != 0 && (p as usize).wrapping_sub(base) < REGION_BYTES
+    // Acquire pairs with the Release store of BASE, so SIZE is the reservation's size.
+    let base = BASE.load(Ordering::Acquire);
+    base != 0 && (p as usize).wrapping_sub(base) < SIZE.load(Ordering::Relaxed)
 }
 
 #[inline(always)]
@@ -68,11 +87,12 @@ fn map_region() -> usize {
     loop {
         match INIT.compare_exchange(0, 1, Ordering::Acquire, Ordering::Acquire) {
             Ok(_) => {
+                let size = reservation_size();
                 // SAFETY: anonymous private mapping; failure is reported as MAP_FAILED.
                 let p = unsafe {
                     libc::mmap(
                         ptr::null_mut(),
-                        REGION_BYTES,
+                        size,
                         libc::PROT_READ | libc::PROT_WRITE,
                         libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
                         -1,
@@ -82,6 +102,7 @@ fn map_region() -> usize {
                 if p == libc::MAP_FAILED {
                     INIT.store(3, Ordering::Release);
                 } else {
+                    SIZE.store(size, Ordering::Relaxed);
                     BASE.store(p as usize, Ordering::Release);
                     INIT.store(2, Ordering::Release);
                 }
@@ -122,7 +143,7 @@ pub(crate) fn alloc(req: usize, zeroed: bool) -> *mut u8 {
     } else {
         if c.bump + size > c.end {
             let off = CURSOR.fetch_add(SLAB_BYTES, Ordering::Relaxed);
-            if off + SLAB_BYTES > REGION_BYTES {
+            if off + SLAB_BYTES > SIZE.load(Ordering::Relaxed) {
                 return ptr::null_mut();
             }
             c.bump = base + off;
@@ -158,6 +179,8 @@ pub fn stats() -> (usize, usize, usize) {
     (
         LIVE.load(Ordering::Relaxed),
         TOTAL.load(Ordering::Relaxed),
-        CURSOR.load(Ordering::Relaxed).min(REGION_BYTES),
+        CURSOR
+            .load(Ordering::Relaxed)
+            .min(SIZE.load(Ordering::Relaxed)),
     )
 }

@@ -2,7 +2,6 @@
 
 use super::{pyapi, ALLOCATOR};
 use crate::checks::{layout_roundtrip, run_ops, Op};
-use crate::workloads::Rng;
 use core::alloc::{GlobalAlloc, Layout};
 
 const ALIGNS: [usize; 13] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096];
@@ -45,24 +44,7 @@ fn alignment_matrix() {
 }
 
 fn random_ops(seed: u64, n: usize, slots: usize) -> Vec<Op> {
-    let mut rng = Rng::new(seed);
-    (0..n)
-        .map(|_| {
-            let slot = rng.range(0, slots - 1);
-            let size = match rng.range(0, 9) {
-                0..=5 => rng.range(1, 600),
-                6..=8 => rng.range(600, 70_000),
-                _ => rng.range(70_000, 1 << 20),
-            };
-            let align = 1 << rng.range(0, 12);
-            match rng.range(0, 9) {
-                0..=3 => Op::Alloc { slot, size, align },
-                4 => Op::Zeroed { slot, size, align },
-                5..=7 => Op::Realloc { slot, size },
-                _ => Op::Free { slot },
-            }
-        })
-        .collect()
+    crate::checks::random_ops(seed, n, slots, 1 << 20, 12)
 }
 
 #[test]

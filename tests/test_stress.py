@@ -1,0 +1,267 @@
+"""Reliability: the allocators never corrupt, leak, deadlock or abort.
+
+`make test` runs this file at its fast size; `make stress` sets ALLOCBENCH_STRESS=long and
+runs it with far more operations. Each case runs in a child process of one flavour (and one
+CPython), under the debug hooks where it says so: a MEM-domain call without the GIL, a
+block freed by the wrong family ("bad ID") or a write past a block aborts the child.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+
+import pytest
+from allocbench import isolate
+from helpers import FLAVOURS, ROOT, built, pythons, run_flavour
+
+LONG = os.environ.get("ALLOCBENCH_STRESS") == "long"
+SCALE = 20 if LONG else 1
+VERSIONS = ["3.11", "3.12", "3.13"]
+
+
+def _python(version):
+    p = pythons()[version]
+    if p is None:
+        pytest.skip(f"CPython {version} is not installed on this machine")
+    return p
+
+
+def _need(flavour):
+    if not built(flavour):
+        pytest.fail(f"flavour {flavour} is not built: make build FLAVOUR={flavour}")
+
+
+def _ok(out, marker):
+    assert out.returncode == 0 and marker in out.stdout, (
+        f"exit {out.returncode}\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+    )
+
+
+CONCURRENT = """
+import threading, allocbench.flavour as f
+m = f.load()
+ops = {ops}
+errors = []
+def python_thread(k):
+    steps = [((k + i) % 4, (i * 7) % 13, (i * 7919 + k) % 5000 + 1, 1 << ((i + k) % 13))
+             for i in range(ops // 4)]
+    try:
+        m.check_ops(13, steps, k % 2 == 0)
+    except Exception as e:
+        errors.append(e)
+ts = [threading.Thread(target=python_thread, args=(k,)) for k in range(3)]
+for t in ts: t.start()
+verified = m.stress_threads(4, ops, {seed}, 4 << 20)
+for t in ts: t.join()
+assert not errors, errors
+print("verified", verified)
+"""
+
+
+@pytest.mark.parametrize("mode", ["debug", "default"])
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_concurrent_random_mixes_keep_their_contents(flavour, version, mode):
+    """4 Rust threads (no thread state) and 3 Python threads (with and without the GIL) at
+    once: sizes 1 B .. 4 MiB, alignments 1 .. 4096, every block checked before each resize
+    and free."""
+    python = _python(version)
+    _need(flavour)
+    env = {"PYTHONMALLOC": "debug"} if mode == "debug" else {}
+    code = CONCURRENT.format(ops=1000 * SCALE, seed=hash((flavour, version, mode)) & 0xFFFF)
+    _ok(run_flavour(flavour, ["-c", code], python=python, env=env, timeout=900), "verified")
+
+
+DETACHED = """
+import atexit, threading
+def late():
+    # Registered before the module's own hook, so it runs after it: during shutdown.
+    m.alloc_pair(1000, 64); m.check_handoff(200, 64, "attached_to_detached")
+    m.threads_churn(2, 2, 64, 32)
+    print("late atexit ok", flush=True)
+atexit.register(late)
+import allocbench.flavour as f
+m = f.load()
+def early():
+    m.alloc_pair(1000, 64); m.check_handoff(200, 64, "detached_to_attached")
+    print("early atexit ok", flush=True)
+atexit.register(early)
+
+m.threads_churn(3, 4, 64, 64)                      # threads that never held the GIL
+m.cross_thread_free(3, 64, 64)                     # allocated on one, freed on another
+m.check_ops(8, [(0, 1, 40, 8), (2, 1, 4000, 8), (3, 1, 1, 1)] * 50, True)  # inside detach
+before = m.counters()["deferred_frees"]
+m.check_handoff({n}, 48, "attached_to_detached")   # allocated with the GIL, dropped without
+m.check_handoff({n}, 48, "detached_to_attached")
+ts = [threading.Thread(target=m.fill_thread_local, args=({n}, 48)) for _ in range(4)]
+for t in ts: t.start()
+for t in ts: t.join()                              # thread_local! destructors at exit
+m.alloc_pair(10, 64)                               # drains what was deferred
+c = m.counters()
+assert c["deferred_frees"] - before >= {n}, c
+assert c["deferred_pending"] == 0, c
+print("detached ok", c, flush=True)
+"""
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_pymem_on_detached_threads_and_during_shutdown(version):
+    python = _python(version)
+    _need("pymem")
+    code = DETACHED.format(n=2000 * SCALE)
+    out = run_flavour("pymem", ["-c", code], python=python, env={"PYTHONMALLOC": "debug"})
+    for marker in ("detached ok", "early atexit ok", "late atexit ok"):
+        _ok(out, marker)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_tracemalloc_with_pymem_raw_on_detached_threads_does_not_deadlock(version):
+    """On CPython <= 3.14 tracemalloc's raw hook takes the GIL on a detached thread; the
+    suite always detaches while it waits, so this must finish (timeout = failure)."""
+    python = _python(version)
+    _need("pymem-raw")
+    code = (
+        "import tracemalloc, allocbench.flavour as f\n"
+        "m = f.load(); tracemalloc.start()\n"
+        f"m.threads_churn({5 * SCALE}, 4, 64, 64); m.cross_thread_free({5 * SCALE}, 4096, 64)\n"
+        f"m.stress_threads(2, {500 * SCALE}, 3, 1 << 20)\n"
+        "print('no deadlock', tracemalloc.get_traced_memory())\n"
+    )
+    try:
+        out = run_flavour("pymem-raw", ["-c", code], python=python, timeout=180 * SCALE)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"deadlock: tracemalloc + pymem-raw + detached threads on {version}")
+    _ok(out, "no deadlock")
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_out_of_memory_is_a_clear_error_and_keeps_stored_results(flavour, tmp_path):
+    _need(flavour)
+    stored = tmp_path / "earlier.json"
+    stored.write_text(json.dumps({"earlier": [1, 2, 3]}))
+    before = stored.read_bytes()
+    limit = 192 << 20
+    with pytest.raises(isolate.WorkloadOutOfMemory) as info:
+        isolate.run_workload(
+            flavour,
+            "zeroed_vec",
+            {"size": 256 << 20, "touch": True},
+            loops=1,
+            memory_limit=limit,
+            root=ROOT,
+        )
+    msg = str(info.value)
+    assert "zeroed_vec[size=268435456,touch=true]" in msg and f"RLIMIT_AS={limit}" in msg
+    assert f"flavour {flavour}" in msg
+    assert stored.read_bytes() == before
+    # The same workload within its limit still runs.
+    r = isolate.run_workload(
+        flavour,
+        "zeroed_vec",
+        {"size": 1 << 20, "touch": True},
+        loops=1,
+        memory_limit=limit,
+        root=ROOT,
+    )
+    assert r["seconds"] > 0
+
+
+def test_isolate_rejects_bad_limits_and_reports_crashes(tmp_path):
+    with pytest.raises(ValueError, match="memory_limit"):
+        isolate.run_workload("system", "alloc_pair", {"size": 8}, loops=1, memory_limit=10)
+    with pytest.raises(ValueError, match="'size'"):
+        isolate.run_workload("system", "alloc_pair", {"size": 0}, loops=1)
+    with pytest.raises(isolate.WorkloadTimeout):
+        isolate.run_workload(
+            "system", "json_roundtrip", {"kib": 16384, "seed": 1}, loops=10**6, timeout=3, root=ROOT
+        )
+
+
+LEAK_CHECK = """
+import gc, sys, tracemalloc, json
+from allocbench import catalogue
+import allocbench.flavour as f
+m = f.load()
+tracemalloc.start()
+report = {}
+for w in catalogue.WORKLOADS:
+    run = lambda: w.run(loops=w.smoke_loops if w.timed else None, module=m, **w.smoke)
+    run()  # first run: one-time state (fallback region, lazy statics)
+    gc.collect(); m.alloc_pair(1, 16)  # drains deferred frees
+    blocks, traced = sys.getallocatedblocks(), tracemalloc.get_traced_memory()[0]
+    for _ in range(3):
+        run()
+    gc.collect(); m.alloc_pair(1, 16)
+    report[w.name] = (sys.getallocatedblocks() - blocks,
+                      tracemalloc.get_traced_memory()[0] - traced)
+print(json.dumps(report))
+"""
+
+
+@pytest.mark.parametrize("flavour", ["pymem", "pymem-raw"])
+def test_pymem_flavours_return_to_their_baseline_after_every_workload(flavour):
+    _need(flavour)
+    out = run_flavour(flavour, ["-c", LEAK_CHECK], timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    # A few Python-level blocks (result floats, dict entries, tracemalloc's own) may stay;
+    # a Rust leak of one block per op would be thousands.
+    bad = {k: v for k, v in report.items() if v[0] > 50 or v[1] > 16 << 10}
+    assert not bad, bad
+
+
+VALGRIND_WORKLOADS = """
+from allocbench import catalogue
+import allocbench.flavour as f
+m = f.load()
+for name in ("alloc_pair", "churn_batch", "mixed_sizes", "collections", "json_roundtrip",
+             "realloc_growth", "zeroed_vec", "threads_churn", "cross_thread_free",
+             "fragmentation"):
+    w = catalogue.get(name)
+    w.run(loops=w.smoke_loops if w.timed else None, module=m, **w.smoke)
+m.check_ops(8, [(0, 1, 40, 64), (2, 1, 4000, 64), (1, 2, 300, 8), (3, 1, 1, 1)] * 20, True)
+print("valgrind workloads done")
+"""
+
+
+def test_valgrind_memcheck_finds_no_leak_or_invalid_access_in_our_code(tmp_path):
+    """System flavour under memcheck. CPython itself reports uninitialised reads at
+    shutdown without its suppression file, so errors count only when a frame of the
+    extension (_rustext) is on their stack."""
+    if shutil.which("valgrind") is None:
+        pytest.fail("valgrind is needed (.ci/run installs it)")
+    _need("system")
+    xml = tmp_path / "memcheck.xml"
+    import sys
+
+    cmd = [
+        "valgrind",
+        "--tool=memcheck",
+        "--leak-check=full",
+        "--show-leak-kinds=definite",
+        "--xml=yes",
+        f"--xml-file={xml}",
+        sys.executable,
+        "-c",
+        VALGRIND_WORKLOADS,
+    ]
+    out = run_flavour(
+        "system", cmd[1:], python=cmd[0], env={"PYTHONMALLOC": "malloc"}, timeout=1800
+    )
+    assert out.returncode == 0 and "valgrind workloads done" in out.stdout, out.stderr[-3000:]
+    ours = []
+    for err in ET.parse(xml).getroot().iter("error"):
+        kind = err.findtext("kind")
+        objs = [o.text or "" for o in err.iter("obj")]
+        if any("_rustext" in o for o in objs) and (
+            kind.startswith("Invalid")
+            or kind.startswith("Uninit")
+            or kind == "Leak_DefinitelyLost"
+            or "Mismatched" in kind
+            or "Cond" in kind
+        ):
+            ours.append((kind, err.findtext("what") or err.findtext("xwhat/text")))
+    assert not ours, ours
+    assert ET.parse(xml).getroot().find("status") is not None  # memcheck ran to the end
