@@ -12,6 +12,9 @@ Usage: python tools/asv_history.py [--flavours a,b] [--python 3.11] [--limit N] 
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -88,6 +91,72 @@ def missing(commits: list[str], flavours: list[str], python: str) -> list[str]:
     ]
 
 
+class ResultFileError(Exception):
+    """A file in the results directory that is not an asv result file."""
+
+
+def check_results(directory: Path) -> int:
+    """Every JSON file in an asv machine directory must be asv's: raises ResultFileError
+    naming the first that is not. Returns how many result files were checked."""
+    n = 0
+    for path in sorted(directory.glob("*.json")):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ResultFileError(f"{path}: not readable as JSON ({e})") from None
+        if not isinstance(data, dict) or "version" not in data:
+            raise ResultFileError(f"{path}: not an asv file (no 'version' key)")
+        if path.name != "machine.json" and not {"commit_hash", "env_name", "results"} <= set(data):
+            raise ResultFileError(
+                f"{path}: not an asv result file (needs commit_hash, env_name, results)"
+            )
+        n += 1
+    return n
+
+
+def run_guarded(cmd: list[str], directory: Path, partial_dir: Path) -> int:
+    """Runs ``cmd`` (asv) so that an interruption loses nothing: SIGINT/SIGTERM go to asv,
+    and afterwards every result file asv left unreadable (asv writes them in place) is put
+    back as it was before the run, or, if it is new, moved to ``partial_dir`` and named as
+    partial. Returns asv's exit status (130/143 when interrupted)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    before = {p: p.read_bytes() for p in directory.glob("*.json")}
+    proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True)
+    got: list[int] = []
+
+    def forward(signum, _frame):
+        got.append(signum)
+        proc.send_signal(signum)
+
+    old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        rc = proc.wait()
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    for path in sorted(directory.glob("*.json")):
+        try:
+            json.loads(path.read_text())
+            continue
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            pass
+        if path in before:
+            path.write_bytes(before[path])
+            print(f"history: restored {path} (left unreadable by the interrupted run)")
+        else:
+            partial_dir.mkdir(parents=True, exist_ok=True)
+            dest = partial_dir / (path.name + ".partial")
+            shutil.move(path, dest)
+            print(f"history: moved the unfinished {path.name} to {dest}")
+    if got:
+        print(
+            f"history: interrupted by {signal.Signals(got[0]).name}; completed result files "
+            "are kept, the next `make history` continues"
+        )
+        return 128 + got[0]
+    return rc
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="make history")
     ap.add_argument("--flavours", default=",".join(FLAVOURS))
@@ -99,6 +168,11 @@ def main(argv: list[str]) -> int:
     bad = [f for f in flavours if f not in FLAVOURS]
     if bad:
         ap.error(f"--flavours: {bad[0]!r} is not one of {', '.join(FLAVOURS)}")
+    try:
+        check_results(ROOT / "results" / MACHINE)
+    except ResultFileError as e:
+        print(f"history: {e}; move it out of results/ (nothing was run)", file=sys.stderr)
+        return 2
     todo = missing(code_commits(), flavours, a.python)
     if a.limit > 0:
         todo = todo[-a.limit :]
@@ -131,7 +205,7 @@ def main(argv: list[str]) -> int:
         f"HASHFILE:{f.name}",
     ]
     print("+", " ".join(cmd), flush=True)
-    return subprocess.run(cmd, cwd=ROOT).returncode
+    return run_guarded(cmd, ROOT / "results" / MACHINE, ROOT / "build" / "asv-partial")
 
 
 def config_for(flavours: list[str], name: str = "history", results_dir: Path | None = None):

@@ -1,0 +1,92 @@
+"""The history tools: foreign or corrupted result files are refused with a clear error, and
+an interrupted asv run leaves every earlier result file intact and no truncated JSON."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from helpers import ROOT
+
+sys.path.insert(0, str(ROOT / "tools"))
+import asv_history
+
+
+def _asv_result(commit="0" * 40):
+    return {"version": 2, "commit_hash": commit, "env_name": "virtualenv-py3.11-x", "results": {}}
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        ('{"version": 2, "commit_hash": "ab', "not readable as JSON"),
+        (json.dumps({"benchmarks": []}), "no 'version' key"),
+        (json.dumps({"version": 1, "metadata": {}}), "not an asv result file"),
+        ("\x00\x01binary", "not readable as JSON"),
+    ],
+)
+def test_foreign_or_corrupted_result_files_are_refused(tmp_path, content, fragment):
+    (tmp_path / "machine.json").write_text(json.dumps({"machine": "m", "version": 1}))
+    (tmp_path / "good.json").write_text(json.dumps(_asv_result()))
+    bad = tmp_path / "zz-bad.json"
+    bad.write_text(content)
+    with pytest.raises(asv_history.ResultFileError) as info:
+        asv_history.check_results(tmp_path)
+    assert str(bad) in str(info.value) and fragment in str(info.value)
+
+
+def test_stored_results_are_all_asv_files():
+    assert asv_history.check_results(ROOT / "results" / asv_history.MACHINE) >= 1
+
+
+def test_results_only_commits_are_never_benchmarked():
+    for sha in asv_history.code_commits():
+        changed = asv_history.git("show", "--pretty=format:", "--name-only", sha).split()
+        assert not all(p.startswith("results/") for p in changed), sha
+
+
+FAKE_ASV = """
+import json, pathlib, sys, time
+d = pathlib.Path(sys.argv[1])
+(d / "old.json").write_text('{"version": 2, "commit_ha')   # rewritten in place, cut short
+(d / "new.json").write_text('{"version": 2, "resu')        # a new file, cut short
+(d / "done.json").write_text(json.dumps({"version": 2, "commit_hash": "c", "env_name": "e",
+                                         "results": {}}))
+pathlib.Path(sys.argv[2]).write_text("ready")
+time.sleep(120)
+"""
+
+DRIVER = """
+import sys, pathlib
+sys.path.insert(0, {tools!r})
+import asv_history
+rc = asv_history.run_guarded([sys.executable, "-c", {fake!r}, {d!r}, {ready!r}],
+                             pathlib.Path({d!r}), pathlib.Path({partial!r}))
+sys.exit(rc)
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_history_run_keeps_earlier_results_intact(tmp_path, sig):
+    d, partial, ready = tmp_path / "results", tmp_path / "partial", tmp_path / "ready"
+    d.mkdir()
+    old = json.dumps(_asv_result("1" * 40)).encode()
+    (d / "old.json").write_bytes(old)
+    code = DRIVER.format(
+        tools=str(ROOT / "tools"), fake=FAKE_ASV, d=str(d), partial=str(partial), ready=str(ready)
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not ready.exists():
+        assert time.monotonic() < deadline, "the fake asv never started"
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + sig, out
+    assert (d / "old.json").read_bytes() == old  # put back as it was
+    assert not (d / "new.json").exists()
+    assert (partial / "new.json.partial").exists()  # kept, clearly marked, outside results
+    json.loads((d / "done.json").read_text())  # completed files stay
+    assert f"interrupted by {signal.Signals(sig).name}" in out
