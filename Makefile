@@ -17,7 +17,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 RUST_SRC := $(shell find rustext -name '*.rs' ! -name 'tests.rs' -o -name 'Cargo.toml') Cargo.toml Cargo.lock pyproject.toml
 PY_SRC := $(shell find python -name '*.py')
 
-.PHONY: help venv build build-all test lint fmt cargo-test pytest clean asv-check history dashboard regress stress bench report
+.PHONY: help venv build build-all test lint fmt cargo-test pytest clean asv-check history dashboard regress stress bench report bench-instructions regress-instructions
 
 help:
 	@echo "make venv                  create .venv with the pinned tools (requirements/dev.txt)"
@@ -26,6 +26,8 @@ help:
 	@echo "make test                  lint, cargo test, build every flavour, run the test suite"
 	@echo "make lint                  cargo fmt --check, cargo clippy -D warnings, ruff check/format --check"
 	@echo "make fmt                   cargo fmt and ruff format"
+	@echo "make bench-instructions    instructions/op of every timed workload per flavour (callgrind; FLAVOURS, FILTER)"
+	@echo "make regress-instructions BASE=<rev>  instruction counts BASE vs HEAD; fails past THRESHOLD (0.01)"
 	@echo "make stress                the reliability suite at full size (make test runs it small)"
 	@echo "make history               asv: benchmark the code commits without stored results (FLAVOURS=a,b LIMIT=n)"
 	@echo "make dashboard             asv publish, then serve the dashboard on http://127.0.0.1:$(PORT)/"
@@ -123,6 +125,7 @@ clean:
 # FILTER=<regular expression on benchmark names>, RESULTS=<results root> (default results;
 # test runs go elsewhere: results/ holds only real runs).
 comma := ,
+space := $(subst ,, )
 BENCH_FLAVOURS = $(if $(FLAVOURS),$(subst $(comma), ,$(FLAVOURS)),$(FLAVOURS_ALL))
 MODE ?= quick
 FILTER ?=
@@ -137,3 +140,15 @@ bench: $(foreach f,$(BENCH_FLAVOURS),$(BUILD)/flavours/$(f)/.stamp)
 report: $(VENV)/.stamp
 	@test -n "$(RUN)" || { echo "make report needs RUN=<run id>; stored runs: $$(ls $(RESULTS)/pyperf 2>/dev/null | tr '\n' ' ')"; exit 2; }
 	PYTHONPATH=python $(VPY) -m allocbench.report "$(RESULTS)/pyperf/$(RUN)" --out "$(RESULTS)/report/$(RUN)"
+
+# ---- instruction counts (python/allocbench/instructions.py) ------------------------------
+THRESHOLD ?= 0.01
+
+bench-instructions: $(foreach f,$(BENCH_FLAVOURS),$(BUILD)/flavours/$(f)/.stamp)
+	PYTHONPATH=python $(VPY) -m allocbench.instructions --flavours "$(subst $(space),$(comma),$(BENCH_FLAVOURS))" \
+	  --filter '$(FILTER)' --out "$(RESULTS)"
+
+regress-instructions: $(VENV)/.stamp
+	@test -n "$(BASE)" || { echo "make regress-instructions needs BASE=<git revision>"; exit 2; }
+	$(VPY) tools/regress_instructions.py $(BASE) $(if $(FLAVOURS),--flavours $(FLAVOURS),) \
+	  --threshold $(THRESHOLD) $(if $(FILTER),--filter '$(FILTER)',)

@@ -357,6 +357,27 @@ fn fill_thread_local(n: usize, size: usize) -> PyResult<usize> {
     })
 }
 
+/// Valgrind layers this process runs under (0 natively).
+#[pyfunction]
+fn running_on_valgrind() -> usize {
+    crate::callgrind::running_on_valgrind()
+}
+
+/// Resets callgrind's counters (no-op outside callgrind).
+#[pyfunction]
+fn callgrind_zero() {
+    crate::callgrind::zero_stats();
+}
+
+/// Dumps callgrind's counters since the last zero into a profile part named `label`.
+#[pyfunction]
+fn callgrind_dump(label: &str) -> PyResult<()> {
+    let c = std::ffi::CString::new(label)
+        .map_err(|_| PyValueError::new_err("label must not contain NUL"))?;
+    crate::callgrind::dump_stats_at(&c);
+    Ok(())
+}
+
 /// Holds `size` bytes of Rust heap until it is dropped (for tracemalloc visibility tests).
 #[pyclass(frozen)]
 struct RustBuffer {
@@ -436,6 +457,9 @@ fn _rustext(m: &Bound<'_, PyModule>) -> PyResult<()> {
         check_handoff,
         stress_threads,
         fill_thread_local,
+        running_on_valgrind,
+        callgrind_zero,
+        callgrind_dump,
     );
     Ok(())
 }

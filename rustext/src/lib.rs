@@ -2,6 +2,7 @@
 //! the workloads that exercise it. See `backend/` and `workloads/`.
 
 pub mod backend;
+pub mod callgrind;
 pub mod checks;
 pub mod workloads;
 

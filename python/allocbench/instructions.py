@@ -1,0 +1,420 @@
+"""``make bench-instructions``: instructions per operation of every timed workload, per
+flavour, counted by ``valgrind --tool=callgrind`` (the same binary and input give the same
+count whatever else the machine is doing).
+
+    python -m allocbench.instructions [--flavours a,b] [--filter REGEX] [--out RESULTS]
+                                      [--run-id ID] [--no-wall-time]
+
+One callgrind process per flavour runs every selected catalogue point twice, with
+``loops = 1`` and ``loops = 1 + k`` (k loops of about ``call_ops`` operations). Around each
+call the extension zeroes callgrind's counters and dumps them under a label (valgrind client
+requests, ``rustext/src/callgrind.rs``), so interpreter start-up, imports and the Python call
+itself cancel out:  instructions/op = (Ir(1 + k) - Ir(1)) / (k * ops_per_loop).
+
+The raw baseline (``raw_pair``) is counted the same way, so each flavour's GlobalAlloc path
+is an exact ratio to its own primitive. The ``threads`` family is left out: valgrind runs
+threads one at a time and their spin and futex paths depend on scheduling, so their counts
+are not repeatable. Runs use ``setarch -R`` (no address randomisation) and
+``PYTHONHASHSEED=0``.
+
+Unless ``--no-wall-time``, the same points are also timed natively in one process per
+flavour (median of 5), so the report can show how well instruction counts predict wall time.
+
+Writes ``<out>/instructions/<run id>/instructions.json`` (temporary file, then rename).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from . import FLAVOURS, catalogue
+from .flavour import ROOT, check_name, subprocess_env
+
+EXCLUDED_FAMILIES = ("threads",)
+FORMAT = "allocbench-instructions/1"
+
+
+def randomly_seeded(w: catalogue.Workload, params: dict[str, Any]) -> bool:
+    """Points whose counts are not repeatable: std's HashMap seeds its hasher at random, so
+    its probe counts change from run to run (by ~0.1 %), and so does the order in which it
+    frees its entries, which moves every later block. They are counted last and never
+    gated on."""
+    return w.name == "collections" and params.get("kind") == "hashmap"
+
+
+def points(filter_re: str = "") -> list[tuple[catalogue.Workload, dict[str, Any]]]:
+    """The timed catalogue points counted (all families but threads), filtered by name,
+    the randomly seeded ones last."""
+    rx = re.compile(filter_re) if filter_re else None
+    out = []
+    for w in catalogue.WORKLOADS:
+        if not w.timed or w.family in EXCLUDED_FAMILIES:
+            continue
+        for p in w.points:
+            if rx is None or rx.search(w.label(p)):
+                out.append((w, dict(p)))
+    return sorted(out, key=lambda wp: randomly_seeded(*wp))
+
+
+def _extra_loops(w: catalogue.Workload, params: dict[str, Any]) -> int:
+    return w.call_loops(params)
+
+
+def worker_count(filter_re: str) -> None:
+    """Runs inside callgrind: every point at loops 1 and 1 + k, each between a zero and a
+    labelled dump."""
+    from .flavour import load
+
+    m = load()
+    if not m.running_on_valgrind():
+        raise SystemExit("the counting worker must run under valgrind --tool=callgrind")
+    for w, params in points(filter_re):
+        fn = getattr(m, w.func or w.name)
+        for loops in (1, 1 + _extra_loops(w, params)):
+            m.callgrind_zero()
+            fn(loops, **params)
+            m.callgrind_dump(f"{w.label(params)}|{loops}")
+
+
+def worker_time(filter_re: str) -> None:
+    """Runs natively: median seconds per op of every point (5 calls of about call_ops)."""
+    from .flavour import load
+
+    m = load()
+    out = {}
+    for w, params in points(filter_re):
+        fn = getattr(m, w.func or w.name)
+        loops = _extra_loops(w, params)
+        fn(loops, **params)  # warm-up
+        samples = [fn(loops, **params) / (loops * w.ops_per_loop(params)) for _ in range(5)]
+        out[w.label(params)] = statistics.median(samples)
+    print(json.dumps(out))
+
+
+_DESC = re.compile(r"^desc: Trigger: Client Request: (.*)$", re.M)
+_SUMMARY = re.compile(r"^summary: (\d+)", re.M)
+
+
+def parse_dumps(directory: Path) -> dict[str, int]:
+    """label -> Ir of every client-request dump callgrind wrote into ``directory``."""
+    counts = {}
+    for f in sorted(directory.iterdir()):
+        text = f.read_text(errors="replace")
+        d, s = _DESC.search(text), _SUMMARY.search(text)
+        if d and s:
+            counts[d.group(1).strip()] = int(s.group(1))
+    return counts
+
+
+def count_flavour(flavour: str, filter_re: str, root: Path = ROOT) -> dict[str, dict]:
+    """Instructions per op of every point for one flavour (one callgrind process)."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        raise RuntimeError("valgrind is not installed (Debian package valgrind)")
+    env = subprocess_env(flavour, root=root)
+    env["PYTHONHASHSEED"] = "0"
+    env.pop("PYTHONMALLOC", None)
+    # A fixed directory, not a random temporary one: the length of valgrind's own command
+    # line shifts the client's memory layout, and with it memcpy/memset paths and counts.
+    tmp = root / "build" / "callgrind" / flavour
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    cmd = [
+        valgrind,
+        "--tool=callgrind",
+        f"--callgrind-out-file={tmp}/cg.out",
+        "--dump-instr=no",
+        "--dump-line=no",
+        sys.executable,
+        "-m",
+        "allocbench.instructions",
+        "--worker-count",
+        "--filter",
+        filter_re,
+    ]
+    if shutil.which("setarch"):
+        cmd = ["setarch", os.uname().machine, "-R", *cmd]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=3600)
+    if out.returncode != 0:
+        raise RuntimeError(f"callgrind run of {flavour} failed: {out.stderr[-2000:]}")
+    counts = parse_dumps(tmp)
+    result = {}
+    for w, params in points(filter_re):
+        label = w.label(params)
+        k = _extra_loops(w, params)
+        small, big = counts.get(f"{label}|1"), counts.get(f"{label}|{1 + k}")
+        if small is None or big is None:
+            raise RuntimeError(f"{flavour}: callgrind wrote no count for {label}")
+        ops = k * w.ops_per_loop(params)
+        result[label] = {
+            "workload": w.name,
+            "family": w.family,
+            "params": params,
+            "ir_loops_1": small,
+            "ir_loops_big": big,
+            "loops_big": 1 + k,
+            "ops": ops,
+            "ir_per_op": (big - small) / ops,
+            "repeatable": not randomly_seeded(w, params),
+        }
+    return result
+
+
+def time_flavour(flavour: str, filter_re: str, root: Path = ROOT) -> dict[str, float]:
+    env = subprocess_env(flavour, root=root)
+    env.pop("PYTHONMALLOC", None)
+    out = subprocess.run(
+        [sys.executable, "-m", "allocbench.instructions", "--worker-time", "--filter", filter_re],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"timing {flavour} failed: {out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _atomic_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def load(path: Path) -> dict[str, Any]:
+    """Reads an instructions.json, refusing anything else with a clear error."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: not a readable instruction-count file ({e})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ValueError(f"{path}: not an instruction-count file (format is not {FORMAT!r})")
+    return data
+
+
+def geomean(xs: list[float]) -> float:
+    xs = [x for x in xs if x > 0]
+    return math.exp(sum(map(math.log, xs)) / len(xs)) if xs else float("nan")
+
+
+def prediction(data: dict[str, Any]) -> dict[str, Any] | None:
+    """How well instruction counts predict wall time: over every point, for every pair of
+    flavours, does the instruction ratio point the same way as the time ratio (when the
+    time ratio differs from 1 by more than 5 %)? Also the Pearson correlation of
+    log(instructions/op) with log(ns/op)."""
+    wall = data.get("wall_s_per_op")
+    if not wall:
+        return None
+    xs, ys, agree, total = [], [], 0, 0
+    flavours = list(data["counts"])
+    for label in data["counts"][flavours[0]]:
+        for f in flavours:
+            ir, t = data["counts"][f][label]["ir_per_op"], wall[f].get(label)
+            if ir > 0 and t:
+                xs.append(math.log(ir))
+                ys.append(math.log(t))
+        for i, a in enumerate(flavours):
+            for b in flavours[i + 1 :]:
+                ta, tb = wall[a].get(label), wall[b].get(label)
+                ia, ib = (data["counts"][x][label]["ir_per_op"] for x in (a, b))
+                if not (ta and tb and ia > 0 and ib > 0) or abs(math.log(ta / tb)) < math.log(1.05):
+                    continue
+                total += 1
+                agree += (ia < ib) == (ta < tb)
+    r = statistics.correlation(xs, ys) if len(xs) > 2 else float("nan")
+    return {
+        "pearson_log": r,
+        "pairs_compared": total,
+        "pairs_agreeing": agree,
+        "agreement": agree / total if total else float("nan"),
+    }
+
+
+def table(data: dict[str, Any]) -> str:
+    """Markdown: per point and flavour, instructions/op, ratio to system, ratio to the
+    flavour's raw baseline (raw_pair of the same size, for the pair workloads)."""
+    flavours = list(data["counts"])
+    ref = "system" if "system" in flavours else flavours[0]
+    lines = [
+        "| point | " + " | ".join(f"{f} Ir/op (x{ref}, xraw)" for f in flavours) + " |",
+        "|---|" + "---|" * len(flavours),
+    ]
+    for label in data["counts"][flavours[0]]:
+        cells = []
+        for f in flavours:
+            e = data["counts"][f][label]
+            ir, base = e["ir_per_op"], data["counts"][ref][label]["ir_per_op"]
+            raw = None
+            if e["workload"] in ("alloc_pair", "alloc_pair_unguarded"):
+                raw_label = f"raw_pair[size={e['params']['size']}]"
+                raw = data["counts"][f].get(raw_label, {}).get("ir_per_op")
+            cell = f"{ir:,.1f} (x{ir / base:.2f}" if base > 0 else f"{ir:,.1f} (x-"
+            cell += f", x{ir / raw:.2f})" if raw else ")"
+            cells.append(cell + ("" if e.get("repeatable", True) else " *"))
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot(data: dict[str, Any], path: Path) -> Path:
+    """Instructions per alloc+free pair against block size, every flavour (log axes), with
+    the raw baselines dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for f, counts in data["counts"].items():
+        for name, style in (("alloc_pair", "-o"), ("raw_pair", "--x")):
+            pts = sorted(
+                (e["params"]["size"], e["ir_per_op"])
+                for e in counts.values()
+                if e["workload"] == name and e["ir_per_op"] > 0
+            )
+            if pts:
+                ax.plot(*zip(*pts, strict=True), style, label=f"{f} {name}")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("block size (bytes)")
+    ax.set_ylabel("instructions per alloc+free pair")
+    ax.set_title("Instructions per pair (callgrind); dashed: each backend's raw primitive")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def run(
+    flavours: list[str],
+    filter_re: str,
+    out_root: Path,
+    run_id: str | None,
+    wall_time: bool,
+    root: Path = ROOT,
+) -> Path:
+    run_id = run_id or dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    out_dir = out_root / "instructions" / run_id
+    if out_dir.exists():
+        raise FileExistsError(f"{out_dir} exists: runs are never overwritten")
+    data: dict[str, Any] = {
+        "format": FORMAT,
+        "run_id": run_id,
+        "filter": filter_re,
+        "excluded_families": list(EXCLUDED_FAMILIES),
+        "counts": {},
+        "python": sys.version.split()[0],
+        "machine": os.uname().nodename,
+    }
+    for n, f in enumerate(flavours, 1):
+        print(f"instructions: counting {f} ({n} of {len(flavours)})", flush=True)
+        data["counts"][f] = count_flavour(f, filter_re, root)
+    if wall_time:
+        data["wall_s_per_op"] = {}
+        for n, f in enumerate(flavours, 1):
+            print(f"instructions: timing {f} natively ({n} of {len(flavours)})", flush=True)
+            data["wall_s_per_op"][f] = time_flavour(f, filter_re, root)
+        data["prediction"] = prediction(data)
+    _atomic_json(out_dir / "instructions.json", data)
+    plot(data, out_dir / "instructions_per_pair.png")
+    (out_dir / "instructions.md").write_text(report_markdown(data))
+    return out_dir
+
+
+def report_markdown(data: dict[str, Any]) -> str:
+    parts = [
+        f"# Instructions per operation (callgrind), run {data['run_id']}",
+        "",
+        "Deterministic counts: instructions/op = (Ir(1 + k loops) - Ir(1 loop)) / ops. "
+        "Ratios: to `system`, and (pair workloads) to the flavour's own raw primitive.",
+        "",
+        table(data),
+        "",
+        "\\* randomly seeded (std HashMap): not repeatable to the instruction, never gated on.",
+        "",
+        "![instructions per pair](instructions_per_pair.png)",
+        "",
+    ]
+    pred = data.get("prediction")
+    if pred:
+        parts += [
+            "## Do instruction counts predict wall time here?",
+            "",
+            f"Pearson correlation of log(instructions/op) with log(ns/op), all points and "
+            f"flavours: **{pred['pearson_log']:.3f}**. Of {pred['pairs_compared']} flavour "
+            f"pairs whose wall times differ by more than 5 %, the instruction counts point "
+            f"the same way in {pred['pairs_agreeing']} "
+            f"({100 * pred['agreement']:.0f} %). Trust counts for small-block paths; where "
+            "the kernel (page faults, mmap) or cache misses dominate, only wall time tells.",
+            "",
+        ]
+    return "\n".join(parts)
+
+
+def compare(base: dict[str, Any], head: dict[str, Any], threshold: float) -> list[str]:
+    """Points whose instructions/op grew by more than ``threshold`` (a fraction)."""
+    worse = []
+    for f, counts in head["counts"].items():
+        for label, e in counts.items():
+            if not e.get("repeatable", True):
+                continue
+            b = base["counts"].get(f, {}).get(label)
+            if b and b["ir_per_op"] > 0 and e["ir_per_op"] > b["ir_per_op"] * (1 + threshold):
+                worse.append(
+                    f"{f} {label}: {b['ir_per_op']:.1f} -> {e['ir_per_op']:.1f} "
+                    f"instructions/op (+{100 * (e['ir_per_op'] / b['ir_per_op'] - 1):.2f} %)"
+                )
+    return worse
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m allocbench.instructions")
+    ap.add_argument("--flavours", default=",".join(FLAVOURS))
+    ap.add_argument("--filter", default="")
+    ap.add_argument("--out", default=str(ROOT / "results"))
+    ap.add_argument("--run-id")
+    ap.add_argument("--no-wall-time", action="store_true")
+    ap.add_argument("--worker-count", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--worker-time", action="store_true", help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+    try:
+        re.compile(a.filter)
+    except re.error as e:
+        ap.error(f"--filter is not a regular expression: {e}")
+    if a.worker_count:
+        worker_count(a.filter)
+        return 0
+    if a.worker_time:
+        worker_time(a.filter)
+        return 0
+    flavours = [f for f in a.flavours.replace(" ", ",").split(",") if f]
+    try:
+        for f in flavours:
+            check_name(f)
+    except (TypeError, ValueError) as e:
+        ap.error(f"--flavours: {e}")
+    if not points(a.filter):
+        ap.error(f"--filter {a.filter!r} selects no timed workload point")
+    out_dir = run(flavours, a.filter, Path(a.out), a.run_id, not a.no_wall_time)
+    print((out_dir / "instructions.md").read_text())
+    print(f"written: {out_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

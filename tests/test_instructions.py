@@ -1,0 +1,114 @@
+"""Instruction counts: repeatable to the instruction, a clear ratio to each backend's raw
+primitive, refusal of foreign files, and the regression gate's arithmetic."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from allocbench import instructions
+from helpers import ROOT, built
+
+FILTER = r"^(alloc_pair|raw_pair)\[size=64\]|^churn_batch\[size=64,live=1024,order=lifo\]"
+
+
+@pytest.mark.parametrize("flavour", ["pymem", "system"])
+def test_counts_are_identical_from_run_to_run(flavour):
+    if not built(flavour):
+        pytest.fail(f"flavour {flavour} is not built")
+    first = instructions.count_flavour(flavour, FILTER, root=ROOT)
+    second = instructions.count_flavour(flavour, FILTER, root=ROOT)
+    assert set(first) == {
+        "alloc_pair[size=64]",
+        "raw_pair[size=64]",
+        "churn_batch[size=64,live=1024,order=lifo]",
+    }
+    assert {k: v["ir_per_op"] for k, v in first.items()} == {
+        k: v["ir_per_op"] for k, v in second.items()
+    }
+    pair, raw = first["alloc_pair[size=64]"]["ir_per_op"], first["raw_pair[size=64]"]["ir_per_op"]
+    # A pair is tens to hundreds of instructions; the GlobalAlloc path costs at least its
+    # primitive (minus the bookkeeping of the raw loop itself).
+    assert 10 < raw < 2000 and 10 < pair < 2000 and pair > 0.8 * raw
+
+
+def _data(values, repeatable=True):
+    return {
+        "format": instructions.FORMAT,
+        "counts": {
+            "system": {
+                k: {
+                    "ir_per_op": v,
+                    "repeatable": repeatable,
+                    "workload": "alloc_pair",
+                    "params": {"size": 64},
+                }
+                for k, v in values.items()
+            }
+        },
+    }
+
+
+def test_compare_flags_only_growth_beyond_the_threshold():
+    base = _data({"a": 100.0, "b": 100.0, "c": 100.0})
+    head = _data({"a": 100.9, "b": 101.1, "c": 50.0})
+    worse = instructions.compare(base, head, 0.01)
+    assert len(worse) == 1 and worse[0].startswith("system b: 100.0 -> 101.1")
+    assert instructions.compare(base, _data({"b": 150.0}, repeatable=False), 0.01) == []
+
+
+def test_foreign_files_are_refused(tmp_path):
+    p = tmp_path / "x.json"
+    p.write_text(json.dumps({"benchmarks": []}))
+    with pytest.raises(ValueError, match="not an instruction-count file"):
+        instructions.load(p)
+    p.write_text("{truncated")
+    with pytest.raises(ValueError, match="not a readable instruction-count file"):
+        instructions.load(p)
+
+
+def test_threads_are_left_out_and_hashmaps_come_last():
+    pts = instructions.points("")
+    assert pts and all(w.family != "threads" for w, _ in pts)
+    seeded = [instructions.randomly_seeded(w, p) for w, p in pts]
+    assert any(seeded) and seeded == sorted(seeded)
+
+
+def test_cli_rejects_bad_arguments():
+    run = lambda *a: subprocess.run(  # noqa: E731
+        [sys.executable, "-m", "allocbench.instructions", *a],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT / "python"), "PATH": "/usr/bin:/bin"},
+    )
+    out = run("--flavours", "tcmalloc")
+    assert out.returncode == 2 and "--flavours" in out.stderr
+    out = run("--filter", "nothing-matches-this")
+    assert out.returncode == 2 and "selects no timed workload point" in out.stderr
+    out = run("--filter", "(")
+    assert out.returncode == 2 and "not a regular expression" in out.stderr
+
+
+def test_regress_refuses_a_base_without_instruction_counting():
+    first = subprocess.run(
+        ["git", "rev-list", "--max-parents=0", "HEAD"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()[0]
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "tools" / "regress_instructions.py"),
+            first,
+            "--flavours",
+            "system",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert out.returncode != 0 and "predates instruction counting" in out.stderr
