@@ -160,6 +160,23 @@ PAIR_SIZES = (8, 16, 32, 64, 128, 256, 512, 1024, 4 * KiB, 64 * KiB, 1 * MiB)
 SMALL_SIZES = (16, 32, 64, 128, 256, 512)
 
 
+# realloc_growth times a growth, realloc_moves counts its resizes: the same parameters.
+GROWTH_PATTERNS = ("vec_push", "string_append", "reserve_exact", "shrink_to_fit")
+GROWTH_PARAMS = (
+    Param("pattern", str, "growth pattern", choices=GROWTH_PATTERNS),
+    Param("target", int, "final size in bytes", 16, 64 * MiB),
+)
+GROWTH_POINTS = tuple(
+    {"pattern": pat, "target": t} for pat in GROWTH_PATTERNS for t in (4 * KiB, 1 * MiB)
+)
+GROWTH_LIMITS = (
+    (
+        lambda p: p["pattern"] != "reserve_exact" or p["target"] <= 4 * MiB,
+        "reserve_exact reallocates once per byte: target must be <= 4 MiB",
+    ),
+)
+
+
 def _python_probe() -> dict[str, Any]:
     """The Python side's figures for the interplay workload: allocated blocks and pymalloc
     arenas (parsed from ``sys._debugmallocstats()``, None when pymalloc is not in use)."""
@@ -299,28 +316,11 @@ WORKLOADS: tuple[Workload, ...] = (
         "grow a buffer to `target` bytes: Vec<u8> push (amortised doubling), String append "
         "of 7-byte pieces, reserve_exact(1) per byte (worst case), or fill then halve with "
         "shrink_to_fit; one op is one whole growth",
-        (
-            Param(
-                "pattern",
-                str,
-                "growth pattern",
-                choices=("vec_push", "string_append", "reserve_exact", "shrink_to_fit"),
-            ),
-            Param("target", int, "final size in bytes", 16, 64 * MiB),
-        ),
-        tuple(
-            {"pattern": pat, "target": t}
-            for pat in ("vec_push", "string_append", "reserve_exact", "shrink_to_fit")
-            for t in (4 * KiB, 1 * MiB)
-        ),
+        GROWTH_PARAMS,
+        GROWTH_POINTS,
         {"pattern": "vec_push", "target": 4 * KiB},
         call_ops=4,
-        limits=(
-            (
-                lambda p: p["pattern"] != "reserve_exact" or p["target"] <= 4 * MiB,
-                "reserve_exact reallocates once per byte: target must be <= 4 MiB",
-            ),
-        ),
+        limits=GROWTH_LIMITS,
     ),
     Workload(
         "realloc_moves",
@@ -329,27 +329,10 @@ WORKLOADS: tuple[Workload, ...] = (
         "count",
         "one growth as in realloc_growth, counting the reallocs that kept the pointer "
         "(in place) and those that moved the block",
-        (
-            Param(
-                "pattern",
-                str,
-                "growth pattern",
-                choices=("vec_push", "string_append", "reserve_exact", "shrink_to_fit"),
-            ),
-            Param("target", int, "final size in bytes", 16, 64 * MiB),
-        ),
-        tuple(
-            {"pattern": pat, "target": t}
-            for pat in ("vec_push", "string_append", "reserve_exact", "shrink_to_fit")
-            for t in (4 * KiB, 1 * MiB)
-        ),
+        GROWTH_PARAMS,
+        GROWTH_POINTS,
         {"pattern": "reserve_exact", "target": 4 * KiB},
-        limits=(
-            (
-                lambda p: p["pattern"] != "reserve_exact" or p["target"] <= 4 * MiB,
-                "reserve_exact reallocates once per byte: target must be <= 4 MiB",
-            ),
-        ),
+        limits=GROWTH_LIMITS,
     ),
     Workload(
         "zeroed_vec",

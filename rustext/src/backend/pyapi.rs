@@ -227,3 +227,51 @@ pub fn thread_attached() -> bool {
 pub fn shutting_down() -> bool {
     finalizing()
 }
+
+/// A block from the RAW domain (`PyMem_RawMalloc`/`RawCalloc`; thread-safe, no thread
+/// state needed), or from libc in a process without an interpreter. Shared by both PyMem
+/// backends; free it with [`raw_free`], resize it with [`raw_realloc`].
+///
+/// # Safety
+/// `req` > 0.
+#[cfg(any(feature = "alloc-pymem", feature = "alloc-pymem-raw"))]
+#[inline(always)]
+pub(crate) unsafe fn raw_alloc(req: usize, zeroed: bool) -> *mut u8 {
+    // SAFETY: both families take any size and return NULL on failure.
+    unsafe {
+        match api() {
+            Some(api) if zeroed => (api.raw_calloc)(1, req) as *mut u8,
+            Some(api) => (api.raw_malloc)(req) as *mut u8,
+            None if zeroed => libc::calloc(1, req) as *mut u8,
+            None => libc::malloc(req) as *mut u8,
+        }
+    }
+}
+
+/// # Safety
+/// `p` came from [`raw_alloc`] or [`raw_realloc`] in this process.
+#[cfg(any(feature = "alloc-pymem", feature = "alloc-pymem-raw"))]
+#[inline(always)]
+pub(crate) unsafe fn raw_free(p: *mut u8) {
+    // SAFETY: the process mode never changes, so this is the family that made p.
+    unsafe {
+        match api() {
+            Some(api) => (api.raw_free)(p as *mut c_void),
+            None => libc::free(p as *mut c_void),
+        }
+    }
+}
+
+/// # Safety
+/// `p` came from [`raw_alloc`] or [`raw_realloc`] in this process; `req` > 0.
+#[cfg(any(feature = "alloc-pymem", feature = "alloc-pymem-raw"))]
+#[inline(always)]
+pub(crate) unsafe fn raw_realloc(p: *mut u8, req: usize) -> *mut u8 {
+    // SAFETY: as raw_free.
+    unsafe {
+        match api() {
+            Some(api) => (api.raw_realloc)(p as *mut c_void, req) as *mut u8,
+            None => libc::realloc(p as *mut c_void, req) as *mut u8,
+        }
+    }
+}

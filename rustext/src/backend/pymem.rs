@@ -97,30 +97,6 @@ unsafe fn free_small<const GUARD: bool>(p: *mut u8, req: usize) {
     }
 }
 
-#[inline(always)]
-unsafe fn alloc_large(req: usize, zeroed: bool) -> *mut u8 {
-    // SAFETY: the raw domain needs no thread state; libc outside Python.
-    unsafe {
-        match pyapi::api() {
-            Some(api) if zeroed => (api.raw_calloc)(1, req) as *mut u8,
-            Some(api) => (api.raw_malloc)(req) as *mut u8,
-            None if zeroed => libc::calloc(1, req) as *mut u8,
-            None => libc::malloc(req) as *mut u8,
-        }
-    }
-}
-
-#[inline(always)]
-unsafe fn free_large(p: *mut u8) {
-    // SAFETY: p came from alloc_large in the same process mode.
-    unsafe {
-        match pyapi::api() {
-            Some(api) => (api.raw_free)(p as *mut c_void),
-            None => libc::free(p as *mut c_void),
-        }
-    }
-}
-
 fn defer(p: *mut u8) {
     DEFERRED_TOTAL.fetch_add(1, Ordering::Relaxed);
     let mut head = DEFERRED.load(Ordering::Relaxed);
@@ -167,7 +143,7 @@ unsafe fn alloc_impl<const GUARD: bool>(layout: Layout, zeroed: bool) -> *mut u8
         let base = if req <= SMALL_MAX {
             alloc_small::<GUARD>(req, zeroed)
         } else {
-            alloc_large(req, zeroed)
+            pyapi::raw_alloc(req, zeroed)
         };
         if over {
             aligned::place(base, layout.align())
@@ -188,7 +164,7 @@ unsafe fn dealloc_impl<const GUARD: bool>(p: *mut u8, layout: Layout) {
         if req <= SMALL_MAX {
             free_small::<GUARD>(base, req)
         } else {
-            free_large(base)
+            pyapi::raw_free(base)
         }
     }
 }
@@ -224,12 +200,7 @@ unsafe impl GlobalAlloc for PyMemAllocator {
             let (old_small, new_small) = (old.req <= SMALL_MAX, new.req <= SMALL_MAX);
             if !old_small && !new_small {
                 // SAFETY: a raw-domain block, resized in the raw domain (thread-safe).
-                return unsafe {
-                    match pyapi::api() {
-                        Some(api) => (api.raw_realloc)(p as *mut c_void, new.req) as *mut u8,
-                        None => libc::realloc(p as *mut c_void, new.req) as *mut u8,
-                    }
-                };
+                return unsafe { pyapi::raw_realloc(p, new.req) };
             }
             if old_small && new_small {
                 if fallback::contains(p) {

@@ -19,34 +19,12 @@ pub const PRIMITIVE: &str = "PyMem_RawMalloc + PyMem_RawFree";
 pub struct PyMemRawAllocator;
 
 #[inline(always)]
-unsafe fn family_alloc(req: usize, zeroed: bool) -> *mut u8 {
-    unsafe {
-        match pyapi::api() {
-            Some(api) if zeroed => (api.raw_calloc)(1, req) as *mut u8,
-            Some(api) => (api.raw_malloc)(req) as *mut u8,
-            None if zeroed => libc::calloc(1, req) as *mut u8,
-            None => libc::malloc(req) as *mut u8,
-        }
-    }
-}
-
-#[inline(always)]
-unsafe fn family_free(p: *mut u8) {
-    unsafe {
-        match pyapi::api() {
-            Some(api) => (api.raw_free)(p as *mut c_void),
-            None => libc::free(p as *mut c_void),
-        }
-    }
-}
-
-#[inline(always)]
 unsafe fn alloc_impl(layout: Layout, zeroed: bool) -> *mut u8 {
     let Some(Plan { req, over }) = aligned::plan(layout, 1) else {
         return ptr::null_mut();
     };
     unsafe {
-        let base = family_alloc(req, zeroed);
+        let base = pyapi::raw_alloc(req, zeroed);
         if over {
             aligned::place(base, layout.align())
         } else {
@@ -69,9 +47,9 @@ unsafe impl GlobalAlloc for PyMemRawAllocator {
     #[inline]
     unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
         if layout.align() > aligned::NATURAL_ALIGN {
-            unsafe { family_free(aligned::base_of(p)) }
+            unsafe { pyapi::raw_free(aligned::base_of(p)) }
         } else {
-            unsafe { family_free(p) }
+            unsafe { pyapi::raw_free(p) }
         }
     }
 
@@ -80,13 +58,7 @@ unsafe impl GlobalAlloc for PyMemRawAllocator {
         if layout.align() > aligned::NATURAL_ALIGN {
             return unsafe { aligned::realloc_by_copy(self, p, layout, new_size) };
         }
-        let req = new_size.max(1);
-        unsafe {
-            match pyapi::api() {
-                Some(api) => (api.raw_realloc)(p as *mut c_void, req) as *mut u8,
-                None => libc::realloc(p as *mut c_void, req) as *mut u8,
-            }
-        }
+        unsafe { pyapi::raw_realloc(p, new_size.max(1)) }
     }
 }
 
