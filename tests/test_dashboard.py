@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import sys
 import threading
-from urllib.parse import quote
 
 import pytest
 from helpers import FLAVOURS, ROOT
@@ -78,7 +77,7 @@ def test_dashboard_draws_a_line_for_every_flavour(tmp_path):
         opts.add_argument(arg)
     driver = webdriver.Chrome(service=Service(driver_bin), options=opts)
     try:
-        url = f"http://127.0.0.1:{srv.server_address[1]}/#{BENCH}?p-point={quote(POINT)}"
+        url = f"http://127.0.0.1:{srv.server_address[1]}/#{BENCH}"
         driver.get(url)
         series = WebDriverWait(driver, 60).until(
             lambda d: d.execute_script(
@@ -98,8 +97,16 @@ def test_dashboard_draws_a_line_for_every_flavour(tmp_path):
     finally:
         driver.quit()
         srv.shutdown()
+    # Labels read "env-ALLOCBENCH_FLAVOUR-<flavour>; point-<catalogue label>".
     drawn = {
-        f: max((n for label, n in series if f"ALLOCBENCH_FLAVOUR-{f};" in label + ";"), default=0)
+        f: max(
+            (
+                n
+                for label, n in series
+                if f"ALLOCBENCH_FLAVOUR-{f};" in label and label.endswith(f"point-{POINT}")
+            ),
+            default=0,
+        )
         for f in FLAVOURS
     }
     # A line needs two commits at least; every flavour must have one.
