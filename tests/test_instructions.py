@@ -112,3 +112,18 @@ def test_regress_refuses_a_base_without_instruction_counting():
         timeout=300,
     )
     assert out.returncode != 0 and "predates instruction counting" in out.stderr
+
+
+def test_the_report_shows_the_stored_instruction_counts(tmp_path):
+    """The bench report carries the newest stored instruction run: table, plot, and how
+    well counts predicted wall time."""
+    from allocbench import report
+
+    runs = sorted((ROOT / "results" / "pyperf").glob("*/run.json"))
+    assert runs and instructions.latest_run(ROOT / "results") is not None
+    blocks = report.instruction_section(report.load_run(runs[-1].parent), tmp_path)
+    tables = [b for b in blocks if b[0] == "table"]
+    assert tables and len(tables[0][1]) == 6  # the point + five flavours
+    assert any("alloc_pair[size=64]" == row[0] for row in tables[0][2])
+    assert (tmp_path / "instructions_per_pair.png").stat().st_size > 10_000
+    assert any(b[0] == "p" and "Pearson correlation" in b[1] for b in blocks)

@@ -9,7 +9,10 @@ block freed by the wrong family ("bad ID") or a write past a block aborts the ch
 import json
 import os
 import shutil
+import signal
 import subprocess
+import sys
+import time
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -265,3 +268,48 @@ def test_valgrind_memcheck_finds_no_leak_or_invalid_access_in_our_code(tmp_path)
             ours.append((kind, err.findtext("what") or err.findtext("xwhat/text")))
     assert not ours, ours
     assert ET.parse(xml).getroot().find("status") is not None  # memcheck ran to the end
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_make_bench_leaves_only_loadable_files(tmp_path, sig):
+    """SIGINT/SIGTERM in the middle of a bench run: every flavour file is complete pyperf
+    JSON (they are replaced atomically after each step) and the run record says partial."""
+    import pyperf
+
+    for f in ("pymem", "system"):
+        _need(f)
+    out = tmp_path / "results"
+    cmd = [
+        sys.executable,
+        "-m",
+        "allocbench.bench",
+        "--flavours",
+        "pymem,system",
+        "--mode",
+        "smoke",
+        "--filter",
+        r"^(alloc_pair|churn_batch)\[",
+        "--out",
+        str(out),
+        "--run-id",
+        "interrupted",
+    ]
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "python"))
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    run_dir = out / "pyperf" / "interrupted"
+    deadline = time.monotonic() + 300
+    while not list(run_dir.glob("*.json")) or len(list(run_dir.glob("*.json"))) < 2:
+        assert proc.poll() is None, proc.stdout.read()
+        assert time.monotonic() < deadline, "no flavour file appeared"
+        time.sleep(0.1)
+    proc.send_signal(sig)
+    log, _ = proc.communicate(timeout=120)
+    assert proc.returncode in (130, 143), log
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"].startswith("partial: interrupted by"), record["status"]
+    flavour_files = [p for p in run_dir.glob("*.json") if p.name != "run.json"]
+    assert flavour_files
+    for p in flavour_files:
+        assert pyperf.BenchmarkSuite.load(str(p)).get_benchmark_names()

@@ -244,17 +244,15 @@ def prediction(data: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def table(data: dict[str, Any]) -> str:
-    """Markdown: per point and flavour, instructions/op, ratio to system, ratio to the
-    flavour's raw baseline (raw_pair of the same size, for the pair workloads)."""
+def table_rows(data: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Per point and flavour: instructions/op, its ratio to system, and (pair workloads) its
+    ratio to the flavour's own raw primitive of the same size. ``*``: not repeatable."""
     flavours = list(data["counts"])
     ref = "system" if "system" in flavours else flavours[0]
-    lines = [
-        "| point | " + " | ".join(f"{f} Ir/op (x{ref}, xraw)" for f in flavours) + " |",
-        "|---|" + "---|" * len(flavours),
-    ]
+    headers = ["point"] + [f"{f} Ir/op (x{ref}, xraw)" for f in flavours]
+    rows = []
     for label in data["counts"][flavours[0]]:
-        cells = []
+        cells = [label]
         for f in flavours:
             e = data["counts"][f][label]
             ir, base = e["ir_per_op"], data["counts"][ref][label]["ir_per_op"]
@@ -265,8 +263,32 @@ def table(data: dict[str, Any]) -> str:
             cell = f"{ir:,.1f} (x{ir / base:.2f}" if base > 0 else f"{ir:,.1f} (x-"
             cell += f", x{ir / raw:.2f})" if raw else ")"
             cells.append(cell + ("" if e.get("repeatable", True) else " *"))
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append(cells)
+    return headers, rows
+
+
+def table(data: dict[str, Any]) -> str:
+    """The table of ``table_rows`` as Markdown."""
+    headers, rows = table_rows(data)
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def prediction_text(pred: dict[str, Any]) -> str:
+    return (
+        f"Pearson correlation of log(instructions/op) with log(ns/op), all points and "
+        f"flavours: {pred['pearson_log']:.3f}. Of {pred['pairs_compared']} flavour pairs "
+        f"whose wall times differ by more than 5 %, the instruction counts point the same way "
+        f"in {pred['pairs_agreeing']} ({100 * pred['agreement']:.0f} %). Trust counts for "
+        "small-block paths; where the kernel (page faults, mmap) or cache misses dominate, "
+        "only wall time tells."
+    )
+
+
+def latest_run(results_root: Path) -> Path | None:
+    """The newest stored instruction-count run under ``results_root``, if any."""
+    runs = sorted(p for p in (Path(results_root) / "instructions").glob("*/instructions.json"))
+    return runs[-1] if runs else None
 
 
 def plot(data: dict[str, Any], path: Path) -> Path:
@@ -352,17 +374,7 @@ def report_markdown(data: dict[str, Any]) -> str:
     ]
     pred = data.get("prediction")
     if pred:
-        parts += [
-            "## Do instruction counts predict wall time here?",
-            "",
-            f"Pearson correlation of log(instructions/op) with log(ns/op), all points and "
-            f"flavours: **{pred['pearson_log']:.3f}**. Of {pred['pairs_compared']} flavour "
-            f"pairs whose wall times differ by more than 5 %, the instruction counts point "
-            f"the same way in {pred['pairs_agreeing']} "
-            f"({100 * pred['agreement']:.0f} %). Trust counts for small-block paths; where "
-            "the kernel (page faults, mmap) or cache misses dominate, only wall time tells.",
-            "",
-        ]
+        parts += ["## Do instruction counts predict wall time here?", "", prediction_text(pred), ""]
     return "\n".join(parts)
 
 

@@ -1,0 +1,399 @@
+"""``make bench``: every flavour side by side with pyperf, interleaved, then the verdict.
+
+    python -m allocbench.bench [--flavours pymem,system] [--mode smoke|quick|rigorous]
+                               [--filter REGEX] [--out RESULTS] [--run-id ID]
+
+writes ``<out>/pyperf/<run id>/<flavour>.json`` (pyperf's format, one file per flavour) and
+``run.json`` (mode, plan, wall time), prints ``pyperf compare_to`` with ``system`` as the
+reference, and writes the report to ``<out>/report/<run id>/`` (``allocbench.report``).
+
+How the flavours are interleaved, and why it is affordable. One process holds one flavour,
+so every measurement is a process. pyperf's own manager spends 20 worker processes per
+benchmark, plus calibration; for five flavours and ~75 benchmarks that is over an hour.
+Instead:
+
+1. Calibration, once per benchmark: one process per workload, on the reference flavour,
+   finds the loops per call that take ``target_time`` (``benchmarks/pyperf_suite.py
+   --calibrate``). Every flavour then runs the same amount of work per value.
+2. Values: for each workload, ``rounds`` rounds; in each round every flavour runs one pyperf
+   worker process (``pyperf_suite.py --worker --loops 1 --plan``) over all of the workload's
+   selected points: ``warmups`` warmups and ``values`` values each. The flavour order
+   rotates from round to round (A B C, B C A, C A B ...), so the flavours' runs of a
+   benchmark alternate within seconds of each other and machine drift hits them alike; no
+   flavour always goes first.
+3. Memory workloads (not timed): each point runs in a fresh process per flavour and round
+   (the figures are RSS, so no point may inherit another's heap), interleaved the same way.
+
+Each worker's runs are added to the flavour's suite, which is written after every step
+(temporary file, then rename), so an interrupted run leaves valid pyperf files of what was
+measured. An existing run directory is never written into.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from . import FLAVOURS, catalogue
+from .flavour import ROOT, check_name, flavour_dir, subprocess_env
+from .report import RUN_RECORD
+
+SUITE = ROOT / "benchmarks" / "pyperf_suite.py"
+REFERENCE = "system"
+
+
+@dataclass(frozen=True)
+class Mode:
+    rounds: int  # worker processes per flavour and timed workload
+    warmups: int  # per benchmark and process
+    values: int  # per benchmark and process
+    target_time: float  # seconds per value
+    memory_rounds: int  # processes per flavour and memory point
+    doc: str
+
+
+MODES = {
+    "smoke": Mode(2, 1, 2, 0.002, 2, "seconds: proves the path works; the figures are noise"),
+    "quick": Mode(3, 1, 3, 0.02, 3, "the default: all five flavours in a few minutes"),
+    "rigorous": Mode(6, 1, 5, 0.05, 5, "more processes and longer values, for a verdict"),
+}
+
+
+class BenchError(RuntimeError):
+    """A step of the benchmark run failed (the message says which and why)."""
+
+
+def parse_flavours(text: str) -> list[str]:
+    """``pymem,system`` (commas or spaces) -> checked, de-duplicated flavour names."""
+    if not isinstance(text, str):
+        raise TypeError(f"flavours must be a str like 'pymem,system'; got {text!r}")
+    names = [n for n in re.split(r"[,\s]+", text.strip()) if n]
+    if not names:
+        raise ValueError(f"flavours must name at least one of {', '.join(FLAVOURS)}; got {text!r}")
+    seen: list[str] = []
+    for n in names:
+        check_name(n)
+        if n in seen:
+            raise ValueError(f"flavours names {n!r} twice; got {text!r}")
+        seen.append(n)
+    return seen
+
+
+def check_mode(name: str) -> Mode:
+    if name not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}; got {name!r}")
+    return MODES[name]
+
+
+def select(pattern: str | None):
+    """(timed workloads -> their matching points, matching memory points) for the filter."""
+    try:
+        regex = re.compile(pattern) if pattern else None
+    except re.error as e:
+        raise ValueError(f"filter is not a valid regular expression ({e}); got {pattern!r}") from e
+    timed: dict[str, list[str]] = {}
+    memory: list[tuple[str, str]] = []  # (workload, label)
+    for w in catalogue.WORKLOADS:
+        for p in w.points:
+            label = w.label(p)
+            if regex is not None and not regex.search(label):
+                continue
+            if w.timed:
+                timed.setdefault(w.name, []).append(label)
+            else:
+                memory.append((w.name, label))
+    if not timed and not memory:
+        raise ValueError(
+            f"filter {pattern!r} matches no benchmark; names look like "
+            f"{catalogue.WORKLOADS[3].label(catalogue.WORKLOADS[3].points[0])}"
+        )
+    return timed, memory
+
+
+def git_commit() -> str:
+    """HEAD's commit, ``-dirty`` when the tree has changes; read without taking git's
+    optional locks (another process may be committing)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "--no-optional-locks", "status", "--porcelain"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{head}-dirty" if status else head
+
+
+class Interrupted(BaseException):
+    """SIGTERM, turned into an exception so the run record says what happened."""
+
+
+def _on_sigterm(signum, _frame):
+    raise Interrupted("SIGTERM")
+
+
+def write_json_atomically(path: Path, data) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def dump_suite_atomically(suite, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    suite.dump(str(tmp), replace=True)
+    os.replace(tmp, path)
+
+
+def rotated(items: list[str], k: int) -> list[str]:
+    k %= len(items)
+    return items[k:] + items[:k]
+
+
+def exactly(labels: Iterable[str]) -> str:
+    """A --filter that matches these benchmark names and no other."""
+    return "^(" + "|".join(re.escape(x) for x in labels) + ")$"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One worker process. ``kind``: calibrate, time or memory."""
+
+    kind: str
+    flavour: str
+    workload: str
+    labels: tuple[str, ...]
+    round: int  # 1-based; 0 for calibration
+
+    def describe(self, mode: Mode) -> str:
+        if self.kind == "calibrate":
+            return f"calibrate {self.flavour:9} {self.workload} ({len(self.labels)} benchmarks)"
+        if self.kind == "time":
+            return (
+                f"round {self.round}/{mode.rounds} {self.flavour:9} {self.workload} "
+                f"({len(self.labels)} benchmarks)"
+            )
+        return f"memory {self.round}/{mode.memory_rounds} {self.flavour:9} {self.labels[0]}"
+
+
+def schedule(
+    timed: dict[str, list[str]], memory: list[tuple[str, str]], flavours: list[str], mode: Mode
+) -> list[Step]:
+    """Every worker process of a run, in order: calibration on the reference flavour, then
+    per timed workload (or memory point) its rounds, each round every flavour once, the
+    order rotated by one from round to round."""
+    reference = REFERENCE if REFERENCE in flavours else flavours[0]
+    steps = [Step("calibrate", reference, name, tuple(labels), 0) for name, labels in timed.items()]
+    for gi, (name, labels) in enumerate(timed.items()):
+        for r in range(mode.rounds):
+            steps += [
+                Step("time", f, name, tuple(labels), r + 1) for f in rotated(flavours, gi + r)
+            ]
+    for gi, (name, label) in enumerate(memory):
+        for r in range(mode.memory_rounds):
+            steps += [Step("memory", f, name, (label,), r + 1) for f in rotated(flavours, gi + r)]
+    return steps
+
+
+def run_step(step: Step, mode: Mode, tmp: Path, n: int, metadata: list[str]) -> Path:
+    """Runs one worker process of the suite; returns the JSON it wrote (a plan for a
+    calibration, else a pyperf suite)."""
+    produced = tmp / f"{n}-{step.kind}-{step.flavour}.json"
+    args = ["--workload", step.workload, "--filter", exactly(step.labels)]
+    if step.kind == "calibrate":
+        args += ["--calibrate", str(produced), "--target-time", str(mode.target_time)]
+    else:
+        if step.kind == "time":
+            args += ["--worker", "--loops", "1", "--warmups", str(mode.warmups)]
+            args += ["--values", str(mode.values), "--plan", str(tmp / "plan.json")]
+        else:
+            args.append("--memory")
+        args += ["--output", str(produced)]
+        for item in [*metadata, f"bench_round={step.round}"]:
+            args += ["--bench-metadata", item]
+    cmd = [sys.executable, str(SUITE), *args]
+    proc = subprocess.run(
+        cmd, cwd=ROOT, env=subprocess_env(step.flavour), capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
+        raise BenchError(
+            f"{step.kind} of {step.workload} (round {step.round}) failed for flavour "
+            f"{step.flavour} (exit {proc.returncode}):\n  {' '.join(cmd)}\n{tail}"
+        )
+    return produced
+
+
+class Progress:
+    def __init__(self, total: int):
+        self.total, self.done, self.t0 = total, 0, time.perf_counter()
+
+    def step(self, text: str) -> None:
+        self.done += 1
+        elapsed = time.perf_counter() - self.t0
+        print(
+            f"[{self.done:{len(str(self.total))}}/{self.total}] {elapsed:6.1f}s  {text}", flush=True
+        )
+
+
+def run_bench(
+    flavours: str | list[str],
+    mode_name: str = "quick",
+    pattern: str | None = None,
+    out: Path | str = ROOT / "results",
+    run_id: str | None = None,
+) -> Path:
+    """Runs the interleaved benchmark, prints compare_to, writes the report; returns the
+    run directory (``<out>/pyperf/<run id>``)."""
+    import pyperf
+
+    started = time.time()
+    mode = check_mode(mode_name)
+    flavours = parse_flavours(flavours if isinstance(flavours, str) else ",".join(flavours))
+    timed, memory = select(pattern)
+    for f in flavours:
+        if not (flavour_dir(f) / ".stamp").exists():
+            raise BenchError(f"flavour {f} is not built: run `make build FLAVOUR={f}`")
+    reference = REFERENCE if REFERENCE in flavours else flavours[0]
+
+    run_id = run_id or dt.datetime.now().strftime("%Y%m%d-%H%M%S") + f"-{mode_name}"
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", run_id):
+        raise ValueError(f"run id must be letters, digits, '.', '_' or '-'; got {run_id!r}")
+    run_dir = Path(out) / "pyperf" / run_id
+    if run_dir.exists():
+        raise BenchError(f"{run_dir} exists: a run is never overwritten; pick another --run-id")
+    run_dir.mkdir(parents=True)
+
+    commit = git_commit()
+    record: dict[str, Any] = {
+        "run_id": run_id,
+        "mode": mode_name,
+        "mode_settings": asdict(mode),
+        "flavours": flavours,
+        "reference": reference,
+        "filter": pattern,
+        "git_commit": commit,
+        "python": sys.executable,
+        "started": dt.datetime.fromtimestamp(started).isoformat(timespec="seconds"),
+        "timed_benchmarks": sum(len(v) for v in timed.values()),
+        "memory_points": len(memory),
+        "status": "running",
+    }
+    run_json = run_dir / RUN_RECORD
+    write_json_atomically(run_json, record)
+
+    steps = schedule(timed, memory, flavours, mode)
+    print(
+        f"allocbench bench: run {run_id}, mode {mode_name} ({mode.doc}); flavours "
+        f"{', '.join(flavours)} (reference {reference}); {record['timed_benchmarks']} timed "
+        f"benchmarks in {len(timed)} workloads, {len(memory)} memory points; "
+        f"{len(steps)} worker processes",
+        flush=True,
+    )
+    progress = Progress(len(steps))
+    metadata = [f"git_commit={commit}", f"bench_run={run_id}", f"bench_mode={mode_name}"]
+    suites: dict[str, Any] = {}
+    try:
+        with tempfile.TemporaryDirectory(prefix="allocbench-bench-") as tmpdir:
+            tmp = Path(tmpdir)
+            plan: dict[str, int] = {}
+            for n, step in enumerate(steps):
+                if step.kind != "calibrate" and not (tmp / "plan.json").exists():
+                    # Calibration is over: every flavour runs the same loops per call.
+                    (tmp / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
+                    record["loops_per_call"] = plan
+                    write_json_atomically(run_json, record)
+                produced = run_step(step, mode, tmp, n, metadata)
+                if step.kind == "calibrate":
+                    plan.update(json.loads(produced.read_text(encoding="utf-8")))
+                    progress.step(step.describe(mode))
+                    continue
+                got = pyperf.BenchmarkSuite.load(str(produced))
+                if step.kind == "time" and got.get_benchmark_names() != list(step.labels):
+                    raise BenchError(
+                        f"flavour {step.flavour} ran {got.get_benchmark_names()} instead of "
+                        f"{list(step.labels)}: its catalogue differs from the source; rebuild "
+                        "it (make build-all)"
+                    )
+                if step.flavour in suites:
+                    suites[step.flavour].add_runs(got)
+                else:
+                    suites[step.flavour] = got
+                dump_suite_atomically(suites[step.flavour], run_dir / f"{step.flavour}.json")
+                progress.step(step.describe(mode))
+    except BaseException as e:
+        if isinstance(e, KeyboardInterrupt | Interrupted):
+            # Every flavour file holds completed steps only (each is replaced atomically).
+            how = "SIGINT" if isinstance(e, KeyboardInterrupt) else "SIGTERM"
+            record["status"] = f"partial: interrupted by {how}; completed steps only"
+        else:
+            record["status"] = f"failed: {type(e).__name__}: {e}".splitlines()[0]
+        record["measured_s"] = round(time.time() - started, 1)
+        write_json_atomically(run_json, record)
+        raise
+
+    record["measured_s"] = round(time.time() - started, 1)
+    record["status"] = "measured"
+    write_json_atomically(run_json, record)
+    print(f"measured in {record['measured_s']:.0f} s; pyperf results in {run_dir}", flush=True)
+
+    from . import report
+
+    if len(flavours) > 1:
+        print(f"\npython -m pyperf compare_to {reference}.json ... --table", flush=True)
+        print(report.compare_to(run_dir, flavours, reference), flush=True)
+    index = report.build(run_dir, Path(out) / "report" / run_id, bench_started=started)
+    print(f"report: {index}", flush=True)
+    record["total_wall_s"] = round(time.time() - started, 1)
+    record["status"] = "done"
+    write_json_atomically(run_json, record)
+    print(f"make bench wall time: {record['total_wall_s']:.0f} s", flush=True)
+    return run_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m allocbench.bench", description=__doc__.split("\n")[0]
+    )
+    ap.add_argument("--flavours", default=",".join(FLAVOURS), help="comma-separated flavours")
+    ap.add_argument("--mode", default="quick", help=f"one of {', '.join(MODES)}")
+    ap.add_argument("--filter", default="", help="regular expression on benchmark names")
+    ap.add_argument("--out", default=str(ROOT / "results"), help="results root")
+    ap.add_argument("--run-id", help="default: date-time-mode")
+    args = ap.parse_args(argv)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        run_bench(
+            parse_flavours(args.flavours),
+            args.mode,
+            args.filter or None,
+            Path(args.out),
+            args.run_id,
+        )
+    except (TypeError, ValueError, BenchError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, Interrupted) as e:
+        print(f"interrupted ({e or 'SIGINT'}): the run is marked partial", file=sys.stderr)
+        return 130 if isinstance(e, KeyboardInterrupt) else 143
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,401 @@
+"""``make bench`` and its report: a smoke run of two flavours through the whole path (build,
+interleaved pyperf workers, JSON, compare_to, report with plots), the report's refusal of
+bad input, the orchestration's schedule, and the statistics behind the verdict.
+
+The smoke run writes into a temporary results root, never into results/ (real runs only).
+Its figures are noise; no timing is asserted here (the targets are in the report).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pyperf
+import pytest
+from allocbench import bench, catalogue, report
+from helpers import ROOT
+
+FLAVOURS2 = ("pymem", "system")
+# A few points of every plotted family, so every plot has data and the run stays short.
+SMOKE_FILTER = (
+    r"^(alloc_pair|raw_pair)\[size=(16|64)\]"
+    r"|^churn_batch\[size=(16|64),live=1024,order=lifo\]"
+    r"|^realloc_(growth|moves)\[pattern=vec_push,target=4096\]"
+    r"|^threads_churn\[threads=[12],"
+    r"|^(zeroed|memset)_vec\[size=1048576,touch=false\]"
+    r"|^fragmentation\[.*every_other"
+    r"|^python_interplay"
+)
+SMOKE = bench.MODES["smoke"]
+
+
+def _suite_module():
+    spec = importlib.util.spec_from_file_location("pyperf_suite", bench.SUITE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("PYTHONMALLOC", None)
+    env.pop("FLAVOURS", None)
+    return env
+
+
+# ---- the whole path ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """``make bench`` with two flavours in smoke mode into a temporary results root."""
+    out = tmp_path_factory.mktemp("results")
+    proc = subprocess.run(
+        [
+            "make",
+            "-C",
+            str(ROOT),
+            "bench",
+            f"FLAVOURS={','.join(FLAVOURS2)}",
+            "MODE=smoke",
+            f"FILTER={SMOKE_FILTER}",
+            f"RESULTS={out}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1800,  # includes building the two flavours when they are out of date
+        env=_env(),
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    runs = list((out / "pyperf").iterdir())
+    assert len(runs) == 1, runs
+    return out, runs[0], proc.stdout
+
+
+def _expected_timed() -> list[str]:
+    timed, _ = bench.select(SMOKE_FILTER)
+    return [label for labels in timed.values() for label in labels]
+
+
+def test_bench_writes_pyperf_json_per_flavour_with_metadata(smoke_run):
+    _, run_dir, _ = smoke_run
+    assert sorted(p.name for p in run_dir.glob("*.json")) == sorted(
+        [f"{f}.json" for f in FLAVOURS2] + ["run.json"]
+    )
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "done" and record["total_wall_s"] > 0
+    assert sorted(record["loops_per_call"]) == sorted(_expected_timed())
+    for f in FLAVOURS2:
+        suite = pyperf.BenchmarkSuite.load(str(run_dir / f"{f}.json"))
+        names = suite.get_benchmark_names()
+        for label in _expected_timed():
+            b = suite.get_benchmark(label)
+            assert b.get_unit() == "second"
+            # One run per round (a worker process), each with its values.
+            assert b.get_nrun() == SMOKE.rounds
+            assert all(len(r.values) == SMOKE.values for r in b.get_runs())
+            md = b.get_metadata()
+            for key in ("backend", "features", "rustc", "glibc", "pythonmalloc", "git_commit"):
+                assert md[key], key
+            for key in ("cpu_model_name", "python_version", "hostname"):
+                assert md[key], key
+            assert md["backend"] == f and md["bench_mode"] == "smoke"
+            assert md["pythonmalloc"] == "unset (pymalloc)"
+        memory = [n for n in names if "]/" in n]
+        assert any(n.endswith("/refill/rss_bytes") for n in memory)
+        assert any(n.startswith("realloc_moves[") for n in memory)
+        for n in memory:
+            b = suite.get_benchmark(n)
+            assert b.get_unit() in ("byte", "integer")
+            assert b.get_nrun() == SMOKE.memory_rounds
+
+
+def test_bench_interleaves_the_flavours(smoke_run):
+    """For every benchmark, each flavour has a run before the other flavour's last run: the
+    flavours alternate instead of running one after the other."""
+    _, run_dir, _ = smoke_run
+    suites = {f: pyperf.BenchmarkSuite.load(str(run_dir / f"{f}.json")) for f in FLAVOURS2}
+    for label in _expected_timed():
+        dated = sorted(
+            (r.get_metadata()["date"], f)
+            for f in FLAVOURS2
+            for r in suites[f].get_benchmark(label).get_runs()
+        )
+        order = [f for _, f in dated]
+        for f in FLAVOURS2:
+            other_last = max(i for i, g in enumerate(order) if g != f)
+            assert order.index(f) < other_last, (label, order)
+
+
+def test_pyperf_tools_read_the_json(smoke_run):
+    _, run_dir, stdout = smoke_run
+    for f in FLAVOURS2:
+        for cmd in ("show", "stats", "check"):
+            proc = subprocess.run(
+                [sys.executable, "-m", "pyperf", cmd, str(run_dir / f"{f}.json")],
+                capture_output=True,
+                text=True,
+            )
+            assert proc.returncode == 0, proc.stderr
+    # make bench printed compare_to's table, system as the reference.
+    assert "compare_to system.json" in stdout
+    table = stdout[stdout.index("compare_to system.json") :]
+    assert "| Benchmark" in table and "| system" in table and "| pymem" in table
+    assert re.search(r"^\[\s*1/\d+\]", stdout, re.M) and "round 2/2" in stdout  # n of m
+
+
+def test_report_has_plots_targets_and_verdict(smoke_run):
+    out, run_dir, _ = smoke_run
+    report_dir = out / "report" / run_dir.name
+    html = (report_dir / "index.html").read_text()
+    md = (report_dir / "index.md").read_text()
+    for png in ("size_scaling", "raw_ratio", "realloc", "fragmentation", "threads", "interplay"):
+        path = report_dir / f"{png}.png"
+        assert path.stat().st_size > 10_000, png
+        assert f"{png}.png" in html and f"{png}.png" in md
+    data = report.load_run(run_dir)
+    for draw in report.PLOTS:
+        assert draw(data, out).points > 0, draw.__name__
+    assert "## Targets" in md and "small-block churn" in md and "PyMem_Calloc" in md
+    assert md.rstrip().endswith("|") and "## Verdict" in md  # ends with the verdict table
+    families = {v.family for v in report.verdicts(data)}
+    assert {"throughput", "raw", "realloc", "zeroed", "threads", "fragmentation"} <= families
+
+
+def test_make_report_regenerates_from_stored_json(smoke_run, tmp_path):
+    _, run_dir, _ = smoke_run
+    results = tmp_path / "results"
+    shutil.copytree(run_dir, results / "pyperf" / run_dir.name)
+    proc = subprocess.run(
+        ["make", "-s", "-C", str(ROOT), "report", f"RUN={run_dir.name}", f"RESULTS={results}"],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (results / "report" / run_dir.name / "index.html").exists()
+
+    # A run directory with a foreign file is refused, with the file named.
+    bad = results / "pyperf" / run_dir.name / "pymem.json"
+    bad.write_text('{"not": "pyperf"}')
+    proc = subprocess.run(
+        ["make", "-s", "-C", str(ROOT), "report", f"RUN={run_dir.name}", f"RESULTS={results}"],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=300,
+    )
+    assert proc.returncode != 0
+    assert "pymem.json is not a pyperf result file" in proc.stderr
+
+
+def test_bench_never_writes_into_an_existing_run(smoke_run):
+    out, run_dir, _ = smoke_run
+    with pytest.raises(bench.BenchError, match="never overwritten"):
+        bench.run_bench(list(FLAVOURS2), "smoke", SMOKE_FILTER, out, run_dir.name)
+
+
+# ---- the report refuses bad input ------------------------------------------------------------
+
+
+def _suite(name: str, backend: str | None, hostname: str = "host-a"):
+    metadata = {"name": name, "hostname": hostname, "cpu_model_name": "cpu", "cpu_count": 2}
+    if backend is not None:
+        metadata["backend"] = backend
+    run = pyperf.Run([1.0, 1.1], metadata=metadata, collect_metadata=False)
+    return pyperf.BenchmarkSuite([pyperf.Benchmark([run])])
+
+
+def test_report_refuses_a_missing_directory(tmp_path):
+    with pytest.raises(report.ReportInputError, match="does not exist"):
+        report.load_run(tmp_path / "nope")
+
+
+def test_report_refuses_json_that_is_not_pyperf(tmp_path):
+    (tmp_path / "system.json").write_text('{"hello": 1}')
+    with pytest.raises(report.ReportInputError, match=r"system\.json is not a pyperf result"):
+        report.load_run(tmp_path)
+    (tmp_path / "system.json").write_text("not json at all")
+    with pytest.raises(report.ReportInputError, match=r"system\.json is not a pyperf result"):
+        report.load_run(tmp_path)
+    (tmp_path / "system.json").write_text("[1, 2]")
+    with pytest.raises(report.ReportInputError, match=r"system\.json is not a pyperf result"):
+        report.load_run(tmp_path)
+
+
+def test_report_refuses_foreign_and_empty_directories(tmp_path):
+    with pytest.raises(report.ReportInputError, match="holds no pyperf result"):
+        report.load_run(tmp_path)
+    _suite("x", "pymem").dump(str(tmp_path / "results.json"))
+    with pytest.raises(report.ReportInputError, match=r"'results\.json' is neither"):
+        report.load_run(tmp_path)
+
+
+def test_report_refuses_pyperf_json_not_made_by_the_suite(tmp_path):
+    _suite("x", None).dump(str(tmp_path / "pymem.json"))
+    with pytest.raises(report.ReportInputError, match="not made by the allocbench suite"):
+        report.load_run(tmp_path)
+    _suite("x", "system").dump(str(tmp_path / "pymem.json"), replace=True)
+    with pytest.raises(report.ReportInputError, match="backend 'system', not 'pymem'"):
+        report.load_run(tmp_path)
+
+
+def test_report_refuses_mixed_machines(tmp_path):
+    _suite("x", "pymem", hostname="host-a").dump(str(tmp_path / "pymem.json"))
+    _suite("x", "system", hostname="host-b").dump(str(tmp_path / "system.json"))
+    with pytest.raises(report.ReportInputError, match="mixes machines") as e:
+        report.load_run(tmp_path)
+    assert "host-a" in str(e.value) and "host-b" in str(e.value)
+    # Same machine: accepted.
+    _suite("x", "system", hostname="host-a").dump(str(tmp_path / "system.json"), replace=True)
+    assert report.load_run(tmp_path).flavours == ["pymem", "system"]
+
+
+def test_report_cli_exits_2_with_the_reason(tmp_path):
+    (tmp_path / "jemalloc.json").write_text("{}")
+    proc = subprocess.run(
+        [sys.executable, "-m", "allocbench.report", str(tmp_path), "--out", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**_env(), "PYTHONPATH": str(ROOT / "python")},
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: ") and "jemalloc.json" in proc.stderr
+    assert not (tmp_path / "r" / "index.html").exists()
+
+
+# ---- knobs and schedule ----------------------------------------------------------------------
+
+
+def test_knobs_reject_bad_values_with_the_allowed_ones():
+    assert bench.parse_flavours("pymem,system") == ["pymem", "system"]
+    assert bench.parse_flavours(" pymem  system ") == ["pymem", "system"]
+    with pytest.raises(ValueError, match="flavour must be one of pymem, pymem-raw"):
+        bench.parse_flavours("pymem,tcmalloc")
+    with pytest.raises(ValueError, match="twice"):
+        bench.parse_flavours("pymem,pymem")
+    with pytest.raises(ValueError, match="at least one"):
+        bench.parse_flavours(" , ")
+    with pytest.raises(ValueError, match="mode must be one of smoke, quick, rigorous; got 'fast'"):
+        bench.check_mode("fast")
+    with pytest.raises(ValueError, match="not a valid regular expression"):
+        bench.select("churn[")
+    with pytest.raises(ValueError, match="matches no benchmark"):
+        bench.select("no_such_workload")
+    with pytest.raises(ValueError, match="run id"):
+        bench.run_bench(["system"], "smoke", "alloc_pair", "/nonexistent", "../escape")
+
+
+def test_bench_cli_exits_2_on_a_bad_mode(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "allocbench.bench", "--mode", "fast", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**_env(), "PYTHONPATH": str(ROOT / "python")},
+    )
+    assert proc.returncode == 2 and "mode must be one of" in proc.stderr
+    assert not any(tmp_path.iterdir())
+
+
+def test_filter_selects_timed_groups_and_memory_points():
+    timed, memory = bench.select(SMOKE_FILTER)
+    assert timed["churn_batch"] == [
+        "churn_batch[size=16,live=1024,order=lifo]",
+        "churn_batch[size=64,live=1024,order=lifo]",
+    ]
+    assert {w for w, _ in memory} == {"realloc_moves", "fragmentation", "python_interplay"}
+    every_timed, every_memory = bench.select(None)
+    assert sum(map(len, every_timed.values())) == sum(
+        len(w.points) for w in catalogue.WORKLOADS if w.timed
+    )
+    assert len(every_memory) == sum(len(w.points) for w in catalogue.WORKLOADS if not w.timed)
+
+
+def test_schedule_rotates_the_flavours_every_round():
+    mode = bench.MODES["quick"]
+    flavours = ["pymem", "pymem-raw", "system"]
+    timed = {"churn_batch": ["a", "b"], "alloc_pair": ["c"]}
+    steps = bench.schedule(timed, [("fragmentation", "f")], flavours, mode)
+    assert [s.flavour for s in steps if s.kind == "calibrate"] == ["system", "system"]
+    for kind, name in (
+        ("time", "churn_batch"),
+        ("time", "alloc_pair"),
+        ("memory", "fragmentation"),
+    ):
+        rounds = {}
+        for s in steps:
+            if s.kind == kind and s.workload == name:
+                rounds.setdefault(s.round, []).append(s.flavour)
+        assert len(rounds) == (mode.rounds if kind == "time" else mode.memory_rounds)
+        for order in rounds.values():
+            assert sorted(order) == sorted(flavours)  # every flavour once per round
+        firsts = [order[0] for _, order in sorted(rounds.items())]
+        assert len(set(firsts)) == len(firsts)  # a different flavour leads each round
+    # A workload's rounds are consecutive: its flavours alternate within seconds.
+    kinds = [(s.kind, s.workload) for s in steps if s.kind == "time"]
+    assert kinds == sorted(kinds, key=lambda k: list(timed).index(k[1]))
+
+
+# ---- statistics ---------------------------------------------------------------------------
+
+
+def test_t_distribution_matches_tables():
+    # Two-tailed critical values of Student's t: p = 0.05 at 2.228 (df 10), 0.10 at 1.812.
+    assert report.t_two_tailed_p(2.228, 10) == pytest.approx(0.05, abs=2e-4)
+    assert report.t_two_tailed_p(1.812, 10) == pytest.approx(0.10, abs=2e-4)
+    assert report.t_two_tailed_p(12.706, 1) == pytest.approx(0.05, abs=2e-4)
+    assert report.t_two_tailed_p(0.0, 5) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="degrees of freedom"):
+        report.t_two_tailed_p(1.0, 0)
+
+
+def test_welch_test():
+    # means 3 and 5, variances 2.5: t = -2, Welch df = 8, p = 0.0805.
+    t, p = report.welch([1, 2, 3, 4, 5], [3, 4, 5, 6, 7])
+    assert t == pytest.approx(-2.0) and p == pytest.approx(0.0805, abs=5e-4)
+    assert report.welch([1, 1], [1, 1]) == (0.0, 1.0)
+    assert report.welch([1, 1], [2, 2])[1] == 0.0
+    with pytest.raises(ValueError, match=">= 2 values"):
+        report.welch([1], [1, 2])
+
+
+def test_geomean_ratio_and_its_interval():
+    same = [1.0, 1.01, 0.99, 1.0]
+    r = report.geomean_ratio([(same, same), (same, same)])
+    assert r.value == pytest.approx(1.0) and not r.significant and r.significant_benchmarks == 0
+    half = [x / 2 for x in same]
+    r = report.geomean_ratio([(half, same), (same, same)])
+    assert r.value == pytest.approx(math.sqrt(0.5))
+    assert r.significant and r.high < 1 and r.significant_benchmarks == 1
+
+
+def test_memory_figures_are_flattened_by_phase():
+    suite = _suite_module()
+    flat = suite.figures(
+        {
+            "baseline_rss": 10,
+            "phases": [
+                {"phase": "fill", "rss_bytes": 20, "live_bytes": 5},
+                {"phase": "start", "rss_bytes": 30, "python": {"arenas": 2, "arena_bytes": None}},
+            ],
+        }
+    )
+    assert flat == {
+        "baseline_rss": 10,
+        "fill/rss_bytes": 20,
+        "fill/live_bytes": 5,
+        "start/rss_bytes": 30,
+        "start/python.arenas": 2,
+    }
+    with pytest.raises(ValueError, match="unexpected value"):
+        suite.figures({"x": "text"})
