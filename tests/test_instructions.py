@@ -6,25 +6,34 @@ import subprocess
 import sys
 
 import pytest
-from allocbench import instructions
+from allocbench import FLAVOURS, instructions
 from helpers import ROOT, built
 
-FILTER = r"^(alloc_pair|raw_pair)\[size=64\]|^churn_batch\[size=64,live=1024,order=lifo\]"
+FILTER = (
+    r"^(alloc_pair|raw_pair)\[size=64\]|^churn_batch\[size=64,live=1024,order=(lifo|fifo)\]"
+    r"|^collections\[n=10000,kind=hashmap\]"
+)
+POINTS = {
+    "alloc_pair[size=64]",
+    "raw_pair[size=64]",
+    "churn_batch[size=64,live=1024,order=lifo]",
+    "churn_batch[size=64,live=1024,order=fifo]",
+    "collections[n=10000,kind=hashmap]",
+}
 
 
-@pytest.mark.parametrize("flavour", ["pymem", "system"])
+# jemalloc's FIFO churn and std's randomly seeded HashMap were the points that moved from
+# run to run before the counting runs switched off clock-driven allocator work and the
+# workload fixed its hasher's keys.
+@pytest.mark.parametrize("flavour", FLAVOURS)
 def test_counts_are_identical_from_run_to_run(flavour):
     if not built(flavour):
         pytest.fail(f"flavour {flavour} is not built")
     first = instructions.count_flavour(flavour, FILTER, root=ROOT)
     second = instructions.count_flavour(flavour, FILTER, root=ROOT)
-    assert set(first) == {
-        "alloc_pair[size=64]",
-        "raw_pair[size=64]",
-        "churn_batch[size=64,live=1024,order=lifo]",
-    }
-    assert {k: v["ir_per_op"] for k, v in first.items()} == {
-        k: v["ir_per_op"] for k, v in second.items()
+    assert set(first) == POINTS
+    assert {k: (v["ir_loops_1"], v["ir_loops_big"]) for k, v in first.items()} == {
+        k: (v["ir_loops_1"], v["ir_loops_big"]) for k, v in second.items()
     }
     pair, raw = first["alloc_pair[size=64]"]["ir_per_op"], first["raw_pair[size=64]"]["ir_per_op"]
     # A pair is tens to hundreds of instructions; the GlobalAlloc path costs at least its
@@ -67,11 +76,10 @@ def test_foreign_files_are_refused(tmp_path):
         instructions.load(p)
 
 
-def test_threads_are_left_out_and_hashmaps_come_last():
+def test_threads_are_left_out():
     pts = instructions.points("")
     assert pts and all(w.family != "threads" for w, _ in pts)
-    seeded = [instructions.randomly_seeded(w, p) for w, p in pts]
-    assert any(seeded) and seeded == sorted(seeded)
+    assert {w.family for w, _ in pts} >= {"throughput", "raw", "realloc", "zeroed"}
 
 
 def test_cli_rejects_bad_arguments():

@@ -14,8 +14,10 @@ itself cancel out:  instructions/op = (Ir(1 + k) - Ir(1)) / (k * ops_per_loop).
 The raw baseline (``raw_pair``) is counted the same way, so each flavour's GlobalAlloc path
 is an exact ratio to its own primitive. The ``threads`` family is left out: valgrind runs
 threads one at a time and their spin and futex paths depend on scheduling, so their counts
-are not repeatable. Runs use ``setarch -R`` (no address randomisation) and
-``PYTHONHASHSEED=0``.
+are not repeatable. Runs use ``setarch -R`` (no address randomisation), ``PYTHONHASHSEED=0``,
+a fixed output path and the allocators' clock-driven work switched off
+(``CLOCK_FREE_ALLOCATOR_ENV``); with that every point of every flavour is counted the same
+to the instruction in every run (checked by tests/test_instructions.py).
 
 Unless ``--no-wall-time``, the same points are also timed natively in one process per
 flavour (median of 5), so the report can show how well instruction counts predict wall time.
@@ -43,32 +45,27 @@ from . import FLAVOURS, catalogue
 from .flavour import ROOT, check_name, subprocess_env
 
 EXCLUDED_FAMILIES = ("threads",)
-# Flavours whose counts are not repeatable even so: jemalloc varies by 0.1-5 % from run to
-# run (with its decay timers off; its large-extent placement is randomised), mimalloc by
-# < 0.1 % on 2 of 68 points. Reported, marked, never gated on.
-UNREPEATABLE_FLAVOURS = ("jemalloc", "mimalloc")
-# jemalloc and mimalloc return memory to the OS on a timer (decay / purge delay). Under
-# callgrind the clock runs ~50x slower and the purges land at arbitrary points, so counts
-# change from run to run by up to 2x. Counting runs switch the timers off (the purges they
-# drive are system calls, which callgrind does not count anyway); timed runs keep them.
+# jemalloc and mimalloc act on the clock: both return memory to the OS on a timer (decay /
+# purge delay), and jemalloc's experimental thread-cache GC runs at most once per time
+# interval. Under callgrind the clock runs ~50x slower, so that work lands at arbitrary
+# points and counts changed from run to run by 0.1 % to 2x. Counting runs switch the
+# timers off (the purges they drive are system calls, which callgrind does not count) and
+# give jemalloc its byte-count thread-cache GC (jemalloc 5.3.0's); timed runs keep the
+# defaults. The report says so next to the table.
 CLOCK_FREE_ALLOCATOR_ENV = {
-    "_RJEM_MALLOC_CONF": "dirty_decay_ms:-1,muzzy_decay_ms:-1",
+    "_RJEM_MALLOC_CONF": "dirty_decay_ms:-1,muzzy_decay_ms:-1,experimental_tcache_gc:false",
     "MIMALLOC_PURGE_DELAY": "-1",
 }
 FORMAT = "allocbench-instructions/1"
-
-
-def randomly_seeded(w: catalogue.Workload, params: dict[str, Any]) -> bool:
-    """Points whose counts are not repeatable: std's HashMap seeds its hasher at random, so
-    its probe counts change from run to run (by ~0.1 %), and so does the order in which it
-    frees its entries, which moves every later block. They are counted last and never
-    gated on."""
-    return w.name == "collections" and params.get("kind") == "hashmap"
+CLOCK_NOTE = (
+    "Counted with the allocators' clock-driven work off: jemalloc "
+    + CLOCK_FREE_ALLOCATOR_ENV["_RJEM_MALLOC_CONF"]
+    + ", mimalloc purge_delay=-1 (timed runs keep the defaults)."
+)
 
 
 def points(filter_re: str = "") -> list[tuple[catalogue.Workload, dict[str, Any]]]:
-    """The timed catalogue points counted (all families but threads), filtered by name,
-    the randomly seeded ones last."""
+    """The timed catalogue points counted (all families but threads), filtered by name."""
     rx = re.compile(filter_re) if filter_re else None
     out = []
     for w in catalogue.WORKLOADS:
@@ -77,7 +74,7 @@ def points(filter_re: str = "") -> list[tuple[catalogue.Workload, dict[str, Any]
         for p in w.points:
             if rx is None or rx.search(w.label(p)):
                 out.append((w, dict(p)))
-    return sorted(out, key=lambda wp: randomly_seeded(*wp))
+    return out
 
 
 def _extra_loops(w: catalogue.Workload, params: dict[str, Any]) -> int:
@@ -180,7 +177,6 @@ def count_flavour(flavour: str, filter_re: str, root: Path = ROOT) -> dict[str, 
             "loops_big": 1 + k,
             "ops": ops,
             "ir_per_op": (big - small) / ops,
-            "repeatable": not randomly_seeded(w, params) and flavour not in UNREPEATABLE_FLAVOURS,
         }
     return result
 
@@ -259,7 +255,8 @@ def prediction(data: dict[str, Any]) -> dict[str, Any] | None:
 
 def table_rows(data: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Per point and flavour: instructions/op, its ratio to system, and (pair workloads) its
-    ratio to the flavour's own raw primitive of the same size. ``*``: not repeatable."""
+    ratio to the flavour's own raw primitive of the same size. ``*``: marked not repeatable
+    (runs stored before every point was)."""
     flavours = list(data["counts"])
     ref = "system" if "system" in flavours else flavours[0]
     headers = ["point"] + [f"{f} Ir/op (x{ref}, xraw)" for f in flavours]
@@ -380,8 +377,7 @@ def report_markdown(data: dict[str, Any]) -> str:
         "",
         table(data),
         "",
-        "\\* not repeatable to the instruction (std HashMap's random seed; jemalloc and "
-        "mimalloc in every point): reported, never gated on.",
+        CLOCK_NOTE,
         "",
         "![instructions per pair](instructions_per_pair.png)",
         "",

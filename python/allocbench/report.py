@@ -1134,8 +1134,8 @@ def instruction_section(data: RunData, out: Path) -> list[Block]:
             f"Run {counts['run_id']} ({path.parent}): instructions per operation, "
             "(Ir(1 + k loops) - Ir(1 loop)) / ops, identical from run to run; ratio "
             "to system and, for the pair workloads, to the flavour's own raw "
-            "primitive. * marks counts that are not repeatable (std HashMap's random "
-            "seed; jemalloc and mimalloc).",
+            "primitive. " + instructions.CLOCK_NOTE + " (* in runs stored before "
+            "every point repeated: not repeatable.)",
         )
     )
     headers, rows = instructions.table_rows(counts)

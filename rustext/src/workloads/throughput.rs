@@ -3,6 +3,7 @@
 use super::{bad, object_like_size, timed, Result, Rng};
 use std::alloc::{alloc, dealloc, Layout};
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, DefaultHasher};
 use std::hint::black_box;
 
 fn layout(size: usize) -> Result<Layout> {
@@ -175,8 +176,12 @@ pub fn collections(loops: u64, n: usize, kind: Collection) -> Result<f64> {
                     }
                     black_box(&v);
                 }
+                // std's SipHash-1-3 with fixed keys rather than RandomState: the same
+                // hashing work, but the same probe and drop order in every process, so
+                // instruction counts repeat (a random seed moved them by ~0.1 %).
                 Collection::HashMap => {
-                    let mut m = HashMap::new();
+                    let mut m =
+                        HashMap::with_hasher(BuildHasherDefault::<DefaultHasher>::default());
                     for i in 0..n as u64 {
                         m.insert(i, i.to_string());
                     }
