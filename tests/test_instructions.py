@@ -135,3 +135,14 @@ def test_the_report_shows_the_stored_instruction_counts(tmp_path):
     assert any("alloc_pair[size=64]" == row[0] for row in tables[0][2])
     assert (tmp_path / "instructions_per_pair.png").stat().st_size > 10_000
     assert any(b[0] == "p" and "Pearson correlation" in b[1] for b in blocks)
+
+
+def test_the_counting_settings_travel_with_the_run():
+    """The note beside the table is read from the run, not from today's code: an older
+    run without the record says so instead of claiming today's settings."""
+    env = {"_RJEM_MALLOC_CONF": "dirty_decay_ms:-1", "MIMALLOC_PURGE_DELAY": "-1"}
+    note = instructions.counting_note({"counting_env": env})
+    assert "_RJEM_MALLOC_CONF=dirty_decay_ms:-1" in note and "MIMALLOC_PURGE_DELAY=-1" in note
+    assert "predates" in instructions.counting_note({})
+    stored = instructions.load(instructions.latest_run(ROOT / "results"))
+    assert instructions.counting_note(stored) in instructions.report_markdown(stored)

@@ -526,10 +526,19 @@ def _grouped_bars(ax, categories: list[str], series: dict[str, list[float | None
     return drawn
 
 
-def _draw_panels(panels: list[Callable[[Any], int]]):
-    """Draws the panels that have data side by side; returns (figure, points drawn)."""
-    plt, fig, axes = _grid(len(panels), cols=len(panels))
-    return plt, fig, sum(draw(ax) for draw, ax in zip(panels, axes, strict=True))
+def _panel_plot(
+    out: Path, name: str, title: str, caption: str, panels: list[tuple[Callable[[Any], int], Any]]
+) -> Plot:
+    """Draws side by side the panels whose points exist (``(draw, points)`` pairs), saves
+    the figure as ``name``; an empty Plot when none has data."""
+    drawers = [draw for draw, pts in panels if pts]
+    if not drawers:
+        return Plot(name, "", "", 0)
+    plt, fig, axes = _grid(len(drawers), cols=len(drawers))
+    drawn = sum(draw(ax) for draw, ax in zip(drawers, axes, strict=True))
+    _save(fig, out, name)
+    plt.close(fig)
+    return Plot(name, title, caption, drawn)
 
 
 def plot_realloc(data: RunData, out: Path) -> Plot:
@@ -567,18 +576,13 @@ def plot_realloc(data: RunData, out: Path) -> Plot:
         ax.legend(fontsize=8)
         return drawn
 
-    panels = [fn for fn, pts in ((growth_panel, growth), (moves_panel, moves)) if pts]
-    if not panels:
-        return Plot("realloc.png", "", "", 0)
-    plt, fig, drawn = _draw_panels(panels)
-    _save(fig, out, "realloc.png")
-    plt.close(fig)
-    return Plot(
+    return _panel_plot(
+        out,
         "realloc.png",
         "Realloc growth time and in-place fraction",
         "realloc_growth: time of one whole growth (log scale). realloc_moves: the fraction "
         "of reallocs that grew or shrank the block in place.",
-        drawn,
+        [(growth_panel, growth), (moves_panel, moves)],
     )
 
 
@@ -672,19 +676,14 @@ def plot_threads(data: RunData, out: Path) -> Plot:
         ax.legend(fontsize=8)
         return drawn
 
-    panels = [fn for fn, pts in ((scaling_panel, scaling), (cross_panel, cross)) if pts]
-    if not panels:
-        return Plot("threads.png", "", "", 0)
-    plt, fig, drawn = _draw_panels(panels)
-    _save(fig, out, "threads.png")
-    plt.close(fig)
-    return Plot(
+    return _panel_plot(
+        out,
         "threads.png",
         "Thread scaling",
         "threads_churn: time per operation as threads are added (the machine has "
         f"{data.metadata[data.flavours[0]].get('cpu_count', '?')} CPUs). cross_thread_free: "
         "blocks freed by another thread than the one that allocated them.",
-        drawn,
+        [(scaling_panel, scaling), (cross_panel, cross)],
     )
 
 
@@ -1132,10 +1131,9 @@ def instruction_section(data: RunData, out: Path) -> list[Block]:
         (
             "p",
             f"Run {counts['run_id']} ({path.parent}): instructions per operation, "
-            "(Ir(1 + k loops) - Ir(1 loop)) / ops, identical from run to run; ratio "
+            "(Ir(1 + k loops) - Ir(1 loop)) / ops; ratio "
             "to system and, for the pair workloads, to the flavour's own raw "
-            "primitive. " + instructions.CLOCK_NOTE + " (* in runs stored before "
-            "every point repeated: not repeatable.)",
+            "primitive. " + instructions.counting_note(counts),
         )
     )
     headers, rows = instructions.table_rows(counts)
