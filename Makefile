@@ -29,7 +29,7 @@ help:
 	@echo "make bench-instructions    instructions/op of every timed workload per flavour (callgrind; FLAVOURS, FILTER)"
 	@echo "make regress-instructions BASE=<rev>  instruction counts BASE vs HEAD; fails past THRESHOLD (0.01)"
 	@echo "make stress                the reliability suite at full size (make test runs it small)"
-	@echo "make history               asv: benchmark the code commits without stored results (FLAVOURS=a,b LIMIT=n)"
+	@echo "make history               asv: benchmark the code commits without stored results (FLAVOURS=a,b LIMIT=n ASV_PYTHON=3.12)"
 	@echo "make dashboard             asv publish, then serve the dashboard on http://127.0.0.1:$(PORT)/"
 	@echo "make regress BASE=<rev>    asv continuous BASE..HEAD; fails past FACTOR ($(FACTOR)) (FLAVOURS=a,b)"
 	@echo "make bench                 the main job: every flavour side by side with pyperf, compare_to, report"
@@ -103,10 +103,11 @@ PORT ?= 8080
 FACTOR ?= 1.25
 BASE ?=
 LIMIT ?= 0
+ASV_PYTHON ?= 3.11
 FLAVOURS_ARG = $(if $(FLAVOURS),--flavours $(FLAVOURS),)
 
 history: $(VENV)/.stamp
-	$(VPY) tools/asv_history.py $(FLAVOURS_ARG) --limit $(LIMIT)
+	$(VPY) tools/asv_history.py $(FLAVOURS_ARG) --limit $(LIMIT) --python $(ASV_PYTHON)
 
 dashboard: $(VENV)/.stamp
 	$(VPY) tools/asv_publish.py
@@ -115,7 +116,7 @@ dashboard: $(VENV)/.stamp
 
 regress: $(VENV)/.stamp
 	@test -n "$(BASE)" || { echo "make regress needs BASE=<git revision>"; exit 2; }
-	$(VPY) tools/asv_regress.py $(BASE) $(FLAVOURS_ARG) --factor $(FACTOR)
+	$(VPY) tools/asv_regress.py $(BASE) $(FLAVOURS_ARG) --factor $(FACTOR) --python $(ASV_PYTHON)
 
 clean:
 	rm -rf $(BUILD) $(VENV)

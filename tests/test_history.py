@@ -2,6 +2,7 @@
 an interrupted asv run leaves every earlier result file intact and no truncated JSON."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -90,3 +91,30 @@ def test_an_interrupted_history_run_keeps_earlier_results_intact(tmp_path, sig):
     assert (partial / "new.json.partial").exists()  # kept, clearly marked, outside results
     json.loads((d / "done.json").read_text())  # completed files stay
     assert f"interrupted by {signal.Signals(sig).name}" in out
+
+
+def test_history_and_regress_refuse_an_unknown_python():
+    for tool, extra in (("asv_history.py", ["--dry-run"]), ("asv_regress.py", ["HEAD"])):
+        out = subprocess.run(
+            [sys.executable, str(ROOT / "tools" / tool), *extra, "--python", "3.9"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=120,
+        )
+        assert out.returncode == 2, out.stderr
+        assert "--python: '3.9' is not one of asv.conf.json's 3.11, 3.12, 3.13" in out.stderr
+
+
+def test_asv_finds_the_interpreter_the_history_asks_for():
+    """asv looks up python<version> on PATH; the history puts a working one first (a pyenv
+    shim of an inactive version is on PATH but fails)."""
+    env = asv_history.asv_env_for("3.11")
+    first = env["PATH"].split(os.pathsep)[0]
+    out = subprocess.run(
+        [os.path.join(first, "python3.11"), "-c", "import sys; print(sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert out.returncode == 0 and out.stdout.strip() == "(3, 11)"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -47,9 +48,48 @@ def code_commits() -> list[str]:
     return out
 
 
+def find_python(version: str) -> str | None:
+    """An interpreter that runs as CPython ``version``: ``python<version>`` on PATH, else
+    the newest ~/.pyenv/versions/<version>.* (a pyenv shim for a version that is not
+    active is on PATH but does not run)."""
+    import glob
+
+    pyenv = os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python{version}")
+    candidates = [f"python{version}", *sorted(glob.glob(pyenv), reverse=True)]
+    for c in candidates:
+        try:
+            out = subprocess.run(
+                [c, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if out.returncode == 0 and out.stdout.strip() == version:
+            return shutil.which(c) or c
+    return None
+
+
+def asv_env_for(version: str) -> dict[str, str]:
+    """The environment for an asv run on CPython ``version``: asv looks the interpreter up
+    as python<version> on PATH, so the one found goes first. ValueError when asv.conf.json
+    does not list the version or the machine does not have it."""
+    from asv import util
+
+    pythons = util.load_json(str(ROOT / "asv.conf.json"), js_comments=True)["pythons"]
+    if version not in pythons:
+        raise ValueError(f"{version!r} is not one of asv.conf.json's {', '.join(pythons)}")
+    interpreter = find_python(version)
+    if interpreter is None:
+        raise ValueError(f"CPython {version} is not on this machine (PATH, ~/.pyenv)")
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([os.path.dirname(interpreter), env.get("PATH", "")])
+    return env
+
+
 def machine_args() -> list[str]:
     """`asv machine` arguments describing this machine (asv --yes alone records nothing)."""
-    import os
     import platform
 
     cpu = "unknown"
@@ -114,14 +154,16 @@ def check_results(directory: Path) -> int:
     return n
 
 
-def run_guarded(cmd: list[str], directory: Path, partial_dir: Path) -> int:
+def run_guarded(
+    cmd: list[str], directory: Path, partial_dir: Path, env: dict[str, str] | None = None
+) -> int:
     """Runs ``cmd`` (asv) so that an interruption loses nothing: SIGINT/SIGTERM go to asv,
     and afterwards every result file asv left unreadable (asv writes them in place) is put
     back as it was before the run, or, if it is new, moved to ``partial_dir`` and named as
     partial. Returns asv's exit status (130/143 when interrupted)."""
     directory.mkdir(parents=True, exist_ok=True)
     before = {p: p.read_bytes() for p in directory.glob("*.json")}
-    proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True)
+    proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, env=env)
     got: list[int] = []
 
     def forward(signum, _frame):
@@ -169,6 +211,10 @@ def main(argv: list[str]) -> int:
     if bad:
         ap.error(f"--flavours: {bad[0]!r} is not one of {', '.join(FLAVOURS)}")
     try:
+        env = asv_env_for(a.python)
+    except ValueError as e:
+        ap.error(f"--python: {e}")
+    try:
         check_results(ROOT / "results" / MACHINE)
     except ResultFileError as e:
         print(f"history: {e}; move it out of results/ (nothing was run)", file=sys.stderr)
@@ -205,7 +251,7 @@ def main(argv: list[str]) -> int:
         f"HASHFILE:{f.name}",
     ]
     print("+", " ".join(cmd), flush=True)
-    return run_guarded(cmd, ROOT / "results" / MACHINE, ROOT / "build" / "asv-partial")
+    return run_guarded(cmd, ROOT / "results" / MACHINE, ROOT / "build" / "asv-partial", env)
 
 
 def config_for(flavours: list[str], name: str = "history", results_dir: Path | None = None):

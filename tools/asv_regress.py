@@ -14,7 +14,7 @@ import argparse
 import subprocess
 import sys
 
-from asv_history import FLAVOURS, MACHINE, ROOT, config_for, machine_args
+from asv_history import FLAVOURS, MACHINE, ROOT, asv_env_for, config_for, machine_args
 
 
 def main(argv: list[str]) -> int:
@@ -31,6 +31,10 @@ def main(argv: list[str]) -> int:
         ap.error(f"--flavours: give names from {', '.join(FLAVOURS)}")
     if not a.factor > 1.0:
         ap.error(f"--factor must be > 1.0, got {a.factor}")
+    try:
+        env = asv_env_for(a.python)
+    except ValueError as e:
+        ap.error(f"--python: {e}")
     head = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.strip()
@@ -61,7 +65,7 @@ def main(argv: list[str]) -> int:
     if a.bench:
         cmd[-2:-2] = ["--bench", a.bench]
     print("+", " ".join(cmd), flush=True)
-    return subprocess.run(cmd, cwd=ROOT).returncode
+    return subprocess.run(cmd, cwd=ROOT, env=env).returncode
 
 
 if __name__ == "__main__":
