@@ -126,7 +126,6 @@ clean:
 # FILTER=<regular expression on benchmark names>, RESULTS=<results root> (default results;
 # test runs go elsewhere: results/ holds only real runs).
 comma := ,
-space := $(subst ,, )
 BENCH_FLAVOURS = $(if $(FLAVOURS),$(subst $(comma), ,$(FLAVOURS)),$(FLAVOURS_ALL))
 MODE ?= quick
 FILTER ?=
@@ -146,7 +145,7 @@ report: $(VENV)/.stamp
 THRESHOLD ?= 0.01
 
 bench-instructions: $(foreach f,$(BENCH_FLAVOURS),$(BUILD)/flavours/$(f)/.stamp)
-	PYTHONPATH=python $(VPY) -m allocbench.instructions --flavours "$(subst $(space),$(comma),$(BENCH_FLAVOURS))" \
+	PYTHONPATH=python $(VPY) -m allocbench.bench --instructions --flavours "$(BENCH_FLAVOURS)" \
 	  --filter '$(FILTER)' --out "$(RESULTS)"
 
 regress-instructions: $(VENV)/.stamp

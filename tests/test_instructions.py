@@ -146,3 +146,21 @@ def test_the_counting_settings_travel_with_the_run():
     assert "predates" in instructions.counting_note({})
     stored = instructions.load(instructions.latest_run(ROOT / "results"))
     assert instructions.counting_note(stored) in instructions.report_markdown(stored)
+
+
+def test_the_suite_has_an_instructions_mode():
+    """`python -m allocbench.bench --instructions` is the counting mode of the main job
+    (what `make bench-instructions` runs); it takes the suite's knobs, refuses --mode."""
+    run = lambda *a: subprocess.run(  # noqa: E731
+        [sys.executable, "-m", "allocbench.bench", "--instructions", *a],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT / "python"), "PATH": "/usr/bin:/bin"},
+    )
+    out = run("--mode", "quick")
+    assert out.returncode == 2 and "give one" in out.stderr
+    out = run("--flavours", "tcmalloc")
+    assert out.returncode == 2 and "--flavours" in out.stderr and "tcmalloc" in out.stderr
+    out = run("--filter", "nothing-matches-this")
+    assert out.returncode == 2 and "selects no timed workload point" in out.stderr

@@ -2,10 +2,13 @@
 
     python -m allocbench.bench [--flavours pymem,system] [--mode smoke|quick|rigorous]
                                [--filter REGEX] [--out RESULTS] [--run-id ID]
+    python -m allocbench.bench --instructions [--flavours …] [--filter …] [--out …]
 
 writes ``<out>/pyperf/<run id>/<flavour>.json`` (pyperf's format, one file per flavour) and
 ``run.json`` (mode, plan, wall time), prints ``pyperf compare_to`` with ``system`` as the
 reference, and writes the report to ``<out>/report/<run id>/`` (``allocbench.report``).
+``--instructions`` counts instead of timing: the same flavours and points under callgrind
+(``allocbench.instructions``, ``make bench-instructions``), stored next to the pyperf runs.
 
 How the flavours are interleaved, and why it is affordable. One process holds one flavour,
 so every measurement is a process. pyperf's own manager spends 20 worker processes per
@@ -372,16 +375,34 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m allocbench.bench", description=__doc__.split("\n")[0]
     )
     ap.add_argument("--flavours", default=",".join(FLAVOURS), help="comma-separated flavours")
-    ap.add_argument("--mode", default="quick", help=f"one of {', '.join(MODES)}")
+    ap.add_argument("--mode", help=f"one of {', '.join(MODES)} (default quick)")
+    ap.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions per op under callgrind instead of timing (no --mode)",
+    )
     ap.add_argument("--filter", default="", help="regular expression on benchmark names")
     ap.add_argument("--out", default=str(ROOT / "results"), help="results root")
     ap.add_argument("--run-id", help="default: date-time-mode")
     args = ap.parse_args(argv)
+    if args.instructions:
+        if args.mode is not None:
+            ap.error("--mode times the workloads; --instructions counts them: give one")
+        from . import instructions
+
+        try:
+            flavours = parse_flavours(args.flavours)
+        except (TypeError, ValueError) as e:
+            ap.error(f"--flavours: {e}")
+        extra = ["--run-id", args.run_id] if args.run_id else []
+        return instructions.main(
+            ["--flavours", ",".join(flavours), "--filter", args.filter, "--out", args.out, *extra]
+        )
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         run_bench(
             parse_flavours(args.flavours),
-            args.mode,
+            args.mode or "quick",
             args.filter or None,
             Path(args.out),
             args.run_id,
