@@ -135,6 +135,7 @@ def test_the_report_shows_the_stored_instruction_counts(tmp_path):
     assert any("alloc_pair[size=64]" == row[0] for row in tables[0][2])
     assert (tmp_path / "instructions_per_pair.png").stat().st_size > 10_000
     assert any(b[0] == "p" and "Pearson correlation" in b[1] for b in blocks)
+    assert (tmp_path / "instructions_vs_time.png").stat().st_size > 10_000
 
 
 def test_the_counting_settings_travel_with_the_run():

@@ -342,6 +342,39 @@ def plot(data: dict[str, Any], path: Path) -> Path:
     return path
 
 
+def plot_prediction(data: dict[str, Any], path: Path) -> Path | None:
+    """Wall time per op against instructions per op, every point and flavour (log axes),
+    measured in the same run; None when the run has no wall times."""
+    wall = data.get("wall_s_per_op")
+    if not wall:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for f, counts in data["counts"].items():
+        pts = [
+            (e["ir_per_op"], wall[f][label] * 1e9)
+            for label, e in counts.items()
+            if e["ir_per_op"] > 0 and wall.get(f, {}).get(label)
+        ]
+        if pts:
+            ax.scatter(*zip(*pts, strict=True), s=14, alpha=0.7, label=f)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("instructions per op (callgrind)")
+    ax.set_ylabel("ns per op (native, median of 5)")
+    ax.set_title("Do instruction counts predict wall time? One dot per point and flavour")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def run(
     flavours: list[str],
     filter_re: str,
@@ -375,6 +408,7 @@ def run(
         data["prediction"] = prediction(data)
     _atomic_json(out_dir / "instructions.json", data)
     plot(data, out_dir / "instructions_per_pair.png")
+    plot_prediction(data, out_dir / "instructions_vs_time.png")
     (out_dir / "instructions.md").write_text(report_markdown(data))
     return out_dir
 
@@ -395,7 +429,14 @@ def report_markdown(data: dict[str, Any]) -> str:
     ]
     pred = data.get("prediction")
     if pred:
-        parts += ["## Do instruction counts predict wall time here?", "", prediction_text(pred), ""]
+        parts += [
+            "## Do instruction counts predict wall time here?",
+            "",
+            prediction_text(pred),
+            "",
+            "![instructions vs wall time](instructions_vs_time.png)",
+            "",
+        ]
     return "\n".join(parts)
 
 

@@ -1158,6 +1158,20 @@ def instruction_section(data: RunData, out: Path) -> list[Block]:
             ("h2", "Do instruction counts predict wall time here?"),
             ("p", instructions.prediction_text(counts["prediction"])),
         ]
+        if instructions.plot_prediction(counts, out / "instructions_vs_time.png"):
+            blocks.append(
+                (
+                    "img",
+                    Plot(
+                        "instructions_vs_time.png",
+                        "Instructions against wall time",
+                        "Native ns per op against callgrind instructions per op, measured "
+                        "in the same run: dots on one rising line mean counts rank the "
+                        "flavours as the clock does.",
+                        1,
+                    ),
+                )
+            )
     return blocks
 
 
