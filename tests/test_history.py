@@ -15,8 +15,14 @@ sys.path.insert(0, str(ROOT / "tools"))
 import asv_history
 
 
-def _asv_result(commit="0" * 40):
-    return {"version": 2, "commit_hash": commit, "env_name": "virtualenv-py3.11-x", "results": {}}
+def _asv_result(commit="0" * 40, **facts):
+    return {
+        "version": 2,
+        "commit_hash": commit,
+        "env_name": "virtualenv-py3.11-x",
+        "params": {"machine": "m", "python": "3.11", **facts},
+        "results": {},
+    }
 
 
 @pytest.mark.parametrize(
@@ -36,6 +42,18 @@ def test_foreign_or_corrupted_result_files_are_refused(tmp_path, content, fragme
     with pytest.raises(asv_history.ResultFileError) as info:
         asv_history.check_results(tmp_path)
     assert str(bad) in str(info.value) and fragment in str(info.value)
+
+
+def test_a_result_with_other_machine_facts_is_refused(tmp_path):
+    """asv draws results whose machine facts differ as separate lines: one flavour would
+    show up twice on the dashboard with half its history each."""
+    machine = {"machine": "m", "ram": "24684096 kB", "version": 1}
+    (tmp_path / "machine.json").write_text(json.dumps(machine))
+    (tmp_path / "a.json").write_text(json.dumps(_asv_result(ram="24684096 kB")))
+    assert asv_history.check_results(tmp_path) == 2
+    (tmp_path / "b.json").write_text(json.dumps(_asv_result("1" * 40)))
+    with pytest.raises(asv_history.ResultFileError, match=r"b\.json: recorded with machine facts"):
+        asv_history.check_results(tmp_path)
 
 
 def test_stored_results_are_all_asv_files():

@@ -136,9 +136,18 @@ class ResultFileError(Exception):
 
 
 def check_results(directory: Path) -> int:
-    """Every JSON file in an asv machine directory must be asv's: raises ResultFileError
-    naming the first that is not. Returns how many result files were checked."""
+    """Every JSON file in an asv machine directory must be asv's, and every result must
+    carry the machine facts of machine.json (asv draws a result with other facts as a
+    separate line, so one flavour would split in two on the dashboard): raises
+    ResultFileError naming the first that does not. Returns how many files were checked."""
     n = 0
+    facts: dict[str, str] = {}
+    machine = directory / "machine.json"
+    if machine.exists():
+        try:
+            facts = {k: v for k, v in json.loads(machine.read_text()).items() if k != "version"}
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError) as e:
+            raise ResultFileError(f"{machine}: not readable as asv's machine file ({e})") from None
     for path in sorted(directory.glob("*.json")):
         try:
             data = json.loads(path.read_text())
@@ -150,6 +159,15 @@ def check_results(directory: Path) -> int:
             raise ResultFileError(
                 f"{path}: not an asv result file (needs commit_hash, env_name, results)"
             )
+        if path.name != "machine.json":
+            params = data.get("params") or {}
+            differ = {k: params.get(k) for k, v in facts.items() if params.get(k) != v}
+            if differ:
+                raise ResultFileError(
+                    f"{path}: recorded with machine facts {differ}, machine.json has "
+                    f"{ {k: facts[k] for k in differ} } (the dashboard would draw it as a "
+                    "separate line; make history benchmarks the commit again)"
+                )
         n += 1
     return n
 
