@@ -19,6 +19,7 @@ BENCH = "bench_throughput.AllocPair.time_alloc_pair"
 POINT = "alloc_pair[size=64]"
 # The stored history holds at least this many code commits for every flavour (issue 4).
 MIN_COMMITS = 10
+PYTHON = "3.11"  # the default CPython, on which every flavour has the full history
 
 
 def _scratch_config(tmp_path):
@@ -50,7 +51,7 @@ def test_dashboard_draws_a_line_for_every_flavour(tmp_path):
     if not (chromium and driver_bin):
         pytest.fail("Debian's chromium and chromium-driver are needed (.ci/run installs them)")
     stored = {
-        f: sorted((ROOT / "results" / MACHINE).glob(f"*-ALLOCBENCH_FLAVOUR{f}.json"))
+        f: sorted((ROOT / "results" / MACHINE).glob(f"*-py{PYTHON}-ALLOCBENCH_FLAVOUR{f}.json"))
         for f in FLAVOURS
     }
     assert all(len(v) >= MIN_COMMITS for v in stored.values()), {
@@ -84,9 +85,10 @@ def test_dashboard_draws_a_line_for_every_flavour(tmp_path):
     driver = webdriver.Chrome(service=Service(driver_bin), options=opts)
     try:
         # asv keeps the graph's selection in the URL; p-<param> picks parameter values
-        # (stored as their repr), so the graph shows one point, one line per flavour.
+        # (stored as their repr) and python= the interpreter, so the graph shows one
+        # point on the default CPython: one line per flavour.
         point = urllib.parse.quote(repr(POINT))
-        url = f"http://127.0.0.1:{srv.server_address[1]}/#{BENCH}?p-point={point}"
+        url = f"http://127.0.0.1:{srv.server_address[1]}/#{BENCH}?p-point={point}&python={PYTHON}"
         driver.get(url)
         series = WebDriverWait(driver, 60).until(
             lambda d: d.execute_script(
@@ -106,13 +108,13 @@ def test_dashboard_draws_a_line_for_every_flavour(tmp_path):
     finally:
         driver.quit()
         srv.shutdown()
-    # Labels read "env-ALLOCBENCH_FLAVOUR-<flavour>; point-<catalogue label>".
+    # Labels read "env-ALLOCBENCH_FLAVOUR-<flavour>; point-<catalogue label>[; python-X]".
     drawn = {
         f: max(
             (
                 n
                 for label, n in series
-                if f"ALLOCBENCH_FLAVOUR-{f};" in label and label.endswith(f"point-{POINT}")
+                if f"ALLOCBENCH_FLAVOUR-{f};" in label and f"point-{POINT}" in label
             ),
             default=0,
         )
