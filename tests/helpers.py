@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import glob
-import os
 import subprocess
 import sys
 from functools import cache
@@ -11,6 +9,7 @@ from pathlib import Path
 
 from allocbench import FLAVOURS
 from allocbench.flavour import flavour_dir, subprocess_env
+from allocbench.interpreters import find_python
 
 ROOT = Path(__file__).resolve().parents[1]
 __all__ = ["FLAVOURS", "ROOT", "built", "pythons", "run_flavour"]
@@ -23,31 +22,7 @@ def built(flavour: str) -> bool:
 @cache
 def pythons() -> dict[str, str | None]:
     """CPython 3.11-3.13 found on this machine (PATH, then ~/.pyenv), None where absent."""
-    found: dict[str, str | None] = {}
-    for minor in (11, 12, 13):
-        v = f"3.{minor}"
-        candidates = [
-            f"python{v}",
-            *sorted(
-                glob.glob(os.path.expanduser(f"~/.pyenv/versions/{v}.*/bin/python{v}")),
-                reverse=True,
-            ),
-        ]
-        found[v] = None
-        for c in candidates:
-            try:
-                out = subprocess.run(
-                    [c, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                    capture_output=True,
-                    text=True,
-                    timeout=30,
-                )
-            except (OSError, subprocess.TimeoutExpired):
-                continue
-            if out.returncode == 0 and out.stdout.strip() == v:
-                found[v] = c
-                break
-    return found
+    return {v: find_python(v) for v in ("3.11", "3.12", "3.13")}
 
 
 def run_flavour(

@@ -82,14 +82,18 @@ def test_threads_are_left_out():
     assert {w.family for w, _ in pts} >= {"throughput", "raw", "realloc", "zeroed"}
 
 
-def test_cli_rejects_bad_arguments():
-    run = lambda *a: subprocess.run(  # noqa: E731
-        [sys.executable, "-m", "allocbench.instructions", *a],
+def _run_module(module, *args):
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
         capture_output=True,
         text=True,
         cwd=ROOT,
         env={"PYTHONPATH": str(ROOT / "python"), "PATH": "/usr/bin:/bin"},
     )
+
+
+def test_cli_rejects_bad_arguments():
+    run = lambda *a: _run_module("allocbench.instructions", *a)  # noqa: E731
     out = run("--flavours", "tcmalloc")
     assert out.returncode == 2 and "--flavours" in out.stderr
     out = run("--filter", "nothing-matches-this")
@@ -152,13 +156,7 @@ def test_the_counting_settings_travel_with_the_run():
 def test_the_suite_has_an_instructions_mode():
     """`python -m allocbench.bench --instructions` is the counting mode of the main job
     (what `make bench-instructions` runs); it takes the suite's knobs, refuses --mode."""
-    run = lambda *a: subprocess.run(  # noqa: E731
-        [sys.executable, "-m", "allocbench.bench", "--instructions", *a],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={"PYTHONPATH": str(ROOT / "python"), "PATH": "/usr/bin:/bin"},
-    )
+    run = lambda *a: _run_module("allocbench.bench", "--instructions", *a)  # noqa: E731
     out = run("--mode", "quick")
     assert out.returncode == 2 and "give one" in out.stderr
     out = run("--flavours", "tcmalloc")

@@ -24,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "python"))
 from allocbench import FLAVOURS  # noqa: E402
+from allocbench.interpreters import find_python  # noqa: E402
 
 MACHINE = "rust-pyo3"
 
@@ -46,29 +47,6 @@ def code_commits() -> list[str]:
         if "rustext/Cargo.toml" in tree:
             out.append(sha)
     return out
-
-
-def find_python(version: str) -> str | None:
-    """An interpreter that runs as CPython ``version``: ``python<version>`` on PATH, else
-    the newest ~/.pyenv/versions/<version>.* (a pyenv shim for a version that is not
-    active is on PATH but does not run)."""
-    import glob
-
-    pyenv = os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python{version}")
-    candidates = [f"python{version}", *sorted(glob.glob(pyenv), reverse=True)]
-    for c in candidates:
-        try:
-            out = subprocess.run(
-                [c, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                capture_output=True,
-                text=True,
-                timeout=30,
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        if out.returncode == 0 and out.stdout.strip() == version:
-            return shutil.which(c) or c
-    return None
 
 
 def asv_env_for(version: str) -> dict[str, str]:
