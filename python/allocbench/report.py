@@ -526,6 +526,23 @@ def _grouped_bars(ax, categories: list[str], series: dict[str, list[float | None
     return drawn
 
 
+def _mean_time_bars(
+    ax, data: RunData, points: list[tuple[str, str]], scale: float, ylabel: str, title: str
+) -> int:
+    """A panel of grouped bars, one group per (category, benchmark name), one bar per
+    flavour: the mean time times ``scale``, on a log axis. Returns the bars drawn."""
+    series = {
+        f: [(m * scale if (m := data.mean(f, n)) else None) for _, n in points]
+        for f in data.flavours
+    }
+    drawn = _grouped_bars(ax, [c for c, _ in points], series)
+    ax.set_yscale("log")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return drawn
+
+
 def _panel_plot(
     out: Path, name: str, title: str, caption: str, panels: list[tuple[Callable[[Any], int], Any]]
 ) -> Plot:
@@ -546,17 +563,14 @@ def plot_realloc(data: RunData, out: Path) -> Plot:
     moves = data.memory_points("realloc_moves")
 
     def growth_panel(ax) -> int:
-        cats = [f"{p['pattern']}\n{fmt_bytes(p['target'])}" for p, _ in growth]
-        series = {
-            f: [(m * 1e6 if (m := data.mean(f, n)) else None) for _, n in growth]
-            for f in data.flavours
-        }
-        drawn = _grouped_bars(ax, cats, series)
-        ax.set_yscale("log")
-        ax.set_ylabel("us per growth")
-        ax.set_title("realloc_growth: time to grow a buffer to the target")
-        ax.legend(fontsize=8)
-        return drawn
+        return _mean_time_bars(
+            ax,
+            data,
+            [(f"{p['pattern']}\n{fmt_bytes(p['target'])}", n) for p, n in growth],
+            1e6,
+            "us per growth",
+            "realloc_growth: time to grow a buffer to the target",
+        )
 
     def moves_panel(ax) -> int:
         cats = [f"{p['pattern']}\n{fmt_bytes(p['target'])}" for p, _ in moves]
@@ -664,17 +678,14 @@ def plot_threads(data: RunData, out: Path) -> Plot:
         return drawn
 
     def cross_panel(ax) -> int:
-        cats = [fmt_bytes(p["size"]) for p, _ in cross]
-        series = {
-            f: [(m * 1e9 if (m := data.mean(f, n)) else None) for _, n in cross]
-            for f in data.flavours
-        }
-        drawn = _grouped_bars(ax, cats, series)
-        ax.set_yscale("log")
-        ax.set_ylabel("ns per block")
-        ax.set_title("cross_thread_free: allocated on one thread, freed on another")
-        ax.legend(fontsize=8)
-        return drawn
+        return _mean_time_bars(
+            ax,
+            data,
+            [(fmt_bytes(p["size"]), n) for p, n in cross],
+            1e9,
+            "ns per block",
+            "cross_thread_free: allocated on one thread, freed on another",
+        )
 
     return _panel_plot(
         out,
