@@ -407,6 +407,13 @@ def _save(fig, out_dir: Path, name: str) -> None:
     os.replace(tmp, out_dir / name)
 
 
+def _saved(plt, fig, out_dir: Path, plot: Plot) -> Plot:
+    """Saves ``fig`` as ``plot.name``, frees it, returns ``plot``."""
+    _save(fig, out_dir, plot.file)
+    plt.close(fig)
+    return plot
+
+
 def _grid(n: int, cols: int = 3):
     plt = _pyplot()
     cols = min(cols, n)
@@ -462,13 +469,16 @@ def plot_size_scaling(data: RunData, out: Path) -> Plot:
         ax.grid(True, which="both", alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.suptitle("Time per operation against block size (mean, bars: stdev)")
-    _save(fig, out, "size_scaling.png")
-    plt.close(fig)
-    return Plot(
-        "size_scaling.png",
-        "Time per operation against block size",
-        "Every timed workload with a block size, log axes; one line per flavour.",
-        drawn,
+    return _saved(
+        plt,
+        fig,
+        out,
+        Plot(
+            "size_scaling.png",
+            "Time per operation against block size",
+            "Every timed workload with a block size, log axes; one line per flavour.",
+            drawn,
+        ),
     )
 
 
@@ -500,14 +510,17 @@ def plot_raw_ratio(data: RunData, out: Path) -> Plot:
     ax.set_title("Each flavour against its raw baseline (1 = no overhead)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    _save(fig, out, "raw_ratio.png")
-    plt.close(fig)
-    return Plot(
-        "raw_ratio.png",
-        "Each flavour against its raw baseline",
-        "Time of one alloc+free pair through the global allocator divided by the backend's "
-        "own primitive called directly (raw_pair), per block size.",
-        drawn,
+    return _saved(
+        plt,
+        fig,
+        out,
+        Plot(
+            "raw_ratio.png",
+            "Each flavour against its raw baseline",
+            "Time of one alloc+free pair through the global allocator divided by the backend's "
+            "own primitive called directly (raw_pair), per block size.",
+            drawn,
+        ),
     )
 
 
@@ -553,9 +566,7 @@ def _panel_plot(
         return Plot(name, "", "", 0)
     plt, fig, axes = _grid(len(drawers), cols=len(drawers))
     drawn = sum(draw(ax) for draw, ax in zip(drawers, axes, strict=True))
-    _save(fig, out, name)
-    plt.close(fig)
-    return Plot(name, title, caption, drawn)
+    return _saved(plt, fig, out, Plot(name, title, caption, drawn))
 
 
 def plot_realloc(data: RunData, out: Path) -> Plot:
@@ -644,15 +655,18 @@ def plot_fragmentation(data: RunData, out: Path) -> Plot:
         ax.grid(True, alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.suptitle("Fragmentation timeline: resident bytes per live byte, phase by phase")
-    _save(fig, out, "fragmentation.png")
-    plt.close(fig)
-    return Plot(
-        "fragmentation.png",
-        "Fragmentation timeline",
-        "RSS above the process's baseline divided by the bytes the workload holds, after "
-        "each phase (fill; free a pattern; refill with blocks twice as large). 1 = no "
-        "overhead. The RSS kept after dropping everything is in the table below.",
-        drawn,
+    return _saved(
+        plt,
+        fig,
+        out,
+        Plot(
+            "fragmentation.png",
+            "Fragmentation timeline",
+            "RSS above the process's baseline divided by the bytes the workload holds, after "
+            "each phase (fill; free a pattern; refill with blocks twice as large). 1 = no "
+            "overhead. The RSS kept after dropping everything is in the table below.",
+            drawn,
+        ),
     )
 
 
@@ -729,14 +743,17 @@ def plot_interplay(data: RunData, out: Path) -> Plot:
         ax.grid(True, alpha=0.3)
         ax.tick_params(axis="x", labelsize=8)
     axes[0].legend(fontsize=8)
-    _save(fig, out, "interplay.png")
-    plt.close(fig)
-    return Plot(
-        "interplay.png",
-        "Python interplay",
-        f"{label}: Python bytes objects interleaved with Rust blocks, then the Rust side "
-        "dropped, then the Python side.",
-        drawn,
+    return _saved(
+        plt,
+        fig,
+        out,
+        Plot(
+            "interplay.png",
+            "Python interplay",
+            f"{label}: Python bytes objects interleaved with Rust blocks, then the Rust side "
+            "dropped, then the Python side.",
+            drawn,
+        ),
     )
 
 
