@@ -17,7 +17,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 RUST_SRC := $(shell find rustext -name '*.rs' ! -name 'tests.rs' -o -name 'Cargo.toml') Cargo.toml Cargo.lock pyproject.toml
 PY_SRC := $(shell find python -name '*.py')
 
-.PHONY: help venv build build-all test lint fmt cargo-test pytest clean asv-check history dashboard regress stress bench report bench-instructions regress-instructions
+.PHONY: help venv build build-all test lint fmt cargo-test pytest clean asv-check history dashboard regress stress bench report bench-instructions regress-instructions pythons
 
 help:
 	@echo "make venv                  create .venv with the pinned tools (requirements/dev.txt)"
@@ -33,8 +33,10 @@ help:
 	@echo "make dashboard             asv publish, then serve the dashboard on http://127.0.0.1:$(PORT)/"
 	@echo "make regress BASE=<rev>    asv continuous BASE..HEAD; fails past FACTOR ($(FACTOR)) (FLAVOURS=a,b)"
 	@echo "make bench                 the main job: every flavour side by side with pyperf, compare_to, report"
-	@echo "                           (FLAVOURS=a,b MODE=smoke|quick|rigorous FILTER=<regex> RESULTS=<dir>)"
+	@echo "                           (FLAVOURS=a,b MODE=smoke|quick|rigorous FILTER=<regex> RESULTS=<dir>"
+	@echo "                            MEMORY_LIMIT=<bytes>: RLIMIT_AS of every worker)"
 	@echo "make report RUN=<run id>   rebuild results/report/<run id> from the stored pyperf JSON"
+	@echo "make pythons               Debian sid's CPython 3.14, 3.15 in a cached sid root (~/.cache/allocbench; needs root)"
 
 $(VENV)/.stamp: requirements/dev.txt
 	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
@@ -130,11 +132,13 @@ BENCH_FLAVOURS = $(if $(FLAVOURS),$(subst $(comma), ,$(FLAVOURS)),$(FLAVOURS_ALL
 MODE ?= quick
 FILTER ?=
 RESULTS ?= results
+MEMORY_LIMIT ?=
 
 # Builds only the flavours asked for (a no-op when they are up to date).
 bench: $(foreach f,$(BENCH_FLAVOURS),$(BUILD)/flavours/$(f)/.stamp)
 	PYTHONPATH=python $(VPY) -m allocbench.bench --flavours "$(BENCH_FLAVOURS)" \
-	  --mode "$(MODE)" --filter '$(FILTER)' --out "$(RESULTS)"
+	  --mode "$(MODE)" --filter '$(FILTER)' --out "$(RESULTS)" \
+	  $(if $(MEMORY_LIMIT),--memory-limit $(MEMORY_LIMIT),)
 
 # Needs only the venv: the report is drawn from the stored JSON, nothing is built or run.
 report: $(VENV)/.stamp
@@ -152,3 +156,11 @@ regress-instructions: $(VENV)/.stamp
 	@test -n "$(BASE)" || { echo "make regress-instructions needs BASE=<git revision>"; exit 2; }
 	$(VPY) tools/regress_instructions.py $(BASE) $(if $(FLAVOURS),--flavours $(FLAVOURS),) \
 	  --threshold $(THRESHOLD) $(if $(FILTER),--filter '$(FILTER)',)
+
+# ---- Debian sid's CPython 3.14 and 3.15 (python/allocbench/pythons.py) ---------------------
+# A debootstrapped sid root cached in ~/.cache/allocbench/sid-root ($ALLOCBENCH_SID_ROOT),
+# made on the first run and refreshed (apt-get update, full-upgrade) on later ones, and
+# launchers in ~/.cache/allocbench/bin that find_python("3.15") finds. Needs root. Runs with
+# the venv's interpreter when there is one (standard library only).
+pythons:
+	PYTHONPATH=python $(firstword $(wildcard $(VPY)) $(PYTHON)) -m allocbench.pythons

@@ -60,10 +60,28 @@ def test_stored_results_are_all_asv_files():
     assert asv_history.check_results(ROOT / "results" / asv_history.MACHINE) >= 1
 
 
-def test_results_only_commits_are_never_benchmarked():
-    for sha in asv_history.code_commits():
-        changed = asv_history.git("show", "--pretty=format:", "--name-only", sha).split()
-        assert not all(p.startswith("results/") for p in changed), sha
+def test_results_only_commits_are_never_benchmarked(tmp_path):
+    """A scratch repository whose commits are known: only those that change code and can
+    build (rustext/Cargo.toml in the tree) are benchmarked."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+
+    def commit(files, message):
+        for name, text in files.items():
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            (repo / name).write_text(text)
+        asv_history.git("add", "-A", cwd=repo)
+        env = ["-c", "user.name=t", "-c", "user.email=t@t"]
+        asv_history.git(*env, "commit", "-q", "-m", message, cwd=repo)
+        return asv_history.git("rev-parse", "HEAD", cwd=repo).strip()
+
+    asv_history.git("init", "-q", cwd=repo)
+    commit({"README.md": "no crate yet"}, "before the crate: cannot build")
+    code = commit({"rustext/Cargo.toml": "[package]"}, "the crate")
+    commit({"results/a.json": "{}"}, "results only")
+    both = commit({"results/b.json": "{}", "rustext/src/lib.rs": "//"}, "code and results")
+    commit({"results/machine.json": "{}", "results/c.json": "{}"}, "results only again")
+    assert asv_history.code_commits(repo) == [code, both]
 
 
 FAKE_ASV = """

@@ -3,7 +3,7 @@ CPython 3.11-3.13 present, plus the thread-state checks: a MEM-domain call witho
 a write past a block or a block freed by the wrong family aborts the process there."""
 
 import pytest
-from helpers import FLAVOURS, built, pythons, run_flavour
+from helpers import FLAVOURS, VERSIONS, built, need_python, run_flavour
 
 CHECKS = """
 import allocbench.flavour as f
@@ -20,12 +20,10 @@ print("checks ok")
 """
 
 
-@pytest.mark.parametrize("version", ["3.11", "3.12", "3.13"])
+@pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize("flavour", FLAVOURS)
 def test_workloads_under_debug_hooks(flavour, version):
-    python = pythons()[version]
-    if python is None:
-        pytest.skip(f"CPython {version} is not installed on this machine")
+    python = need_python(version)
     if not built(flavour):
         pytest.fail(f"flavour {flavour} is not built")
     env = {"PYTHONMALLOC": "debug", "PYTHONFAULTHANDLER": "1"}
@@ -37,13 +35,11 @@ def test_workloads_under_debug_hooks(flavour, version):
     assert "checks ok" in out.stdout
 
 
-@pytest.mark.parametrize("version", ["3.11", "3.12", "3.13"])
+@pytest.mark.parametrize("version", VERSIONS)
 def test_debug_hooks_catch_a_detached_pymem_call(version):
     """Negative control: in these interpreters, under PYTHONMALLOC=debug, one PyMem_Malloc
     without the GIL aborts the process, so the runs above would fail if ours made one."""
-    python = pythons()[version]
-    if python is None:
-        pytest.skip(f"CPython {version} is not installed on this machine")
+    python = need_python(version)
     code = (
         "import ctypes\n"
         "f = ctypes.CDLL(None).PyMem_Malloc  # CDLL: called with the GIL released\n"

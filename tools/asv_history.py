@@ -29,20 +29,21 @@ from allocbench.interpreters import find_python  # noqa: E402
 MACHINE = "rust-pyo3"
 
 
-def git(*args: str) -> str:
+def git(*args: str, cwd: Path = ROOT) -> str:
     return subprocess.run(
-        ["git", *args], cwd=ROOT, check=True, capture_output=True, text=True
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
     ).stdout
 
 
-def code_commits() -> list[str]:
-    """Buildable commits of main that change more than results/, oldest first."""
+def code_commits(repo: Path = ROOT) -> list[str]:
+    """Buildable commits of ``repo``'s HEAD that change more than results/, oldest first."""
     out = []
-    for sha in git("rev-list", "--reverse", "HEAD").split():
-        changed = [p for p in git("show", "--pretty=format:", "--name-only", sha).splitlines() if p]
+    for sha in git("rev-list", "--reverse", "HEAD", cwd=repo).split():
+        show = git("show", "--pretty=format:", "--name-only", sha, cwd=repo)
+        changed = [p for p in show.splitlines() if p]
         if changed and all(p.startswith("results/") for p in changed):
             continue
-        tree = set(git("ls-tree", "-r", "--name-only", sha).splitlines())
+        tree = set(git("ls-tree", "-r", "--name-only", sha, cwd=repo).splitlines())
         # The benchmarks come from the current tree; the commit only has to build.
         if "rustext/Cargo.toml" in tree:
             out.append(sha)

@@ -49,7 +49,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from . import FLAVOURS, catalogue
+from . import FLAVOURS, catalogue, isolate
 from .flavour import ROOT, check_name, flavour_dir, subprocess_env
 from .report import RUN_RECORD
 
@@ -214,9 +214,16 @@ def schedule(
     return steps
 
 
-def run_step(step: Step, mode: Mode, tmp: Path, n: int, metadata: list[str]) -> Path:
-    """Runs one worker process of the suite; returns the JSON it wrote (a plan for a
-    calibration, else a pyperf suite)."""
+def run_step(
+    step: Step,
+    mode: Mode,
+    tmp: Path,
+    n: int,
+    metadata: list[str],
+    memory_limit: int | None = None,
+) -> Path:
+    """Runs one worker process of the suite (under RLIMIT_AS=``memory_limit`` if given);
+    returns the JSON it wrote (a plan for a calibration, else a pyperf suite)."""
     produced = tmp / f"{n}-{step.kind}-{step.flavour}.json"
     args = ["--workload", step.workload, "--filter", exactly(step.labels)]
     if step.kind == "calibrate":
@@ -232,13 +239,18 @@ def run_step(step: Step, mode: Mode, tmp: Path, n: int, metadata: list[str]) -> 
             args += ["--bench-metadata", item]
     cmd = [sys.executable, str(SUITE), *args]
     proc = subprocess.run(
-        cmd, cwd=ROOT, env=subprocess_env(step.flavour), capture_output=True, text=True
+        cmd,
+        cwd=ROOT,
+        env=subprocess_env(step.flavour),
+        capture_output=True,
+        text=True,
+        preexec_fn=isolate.limit_address_space(memory_limit),
     )
     if proc.returncode != 0:
+        why = isolate.failure(proc, f"{step.workload} (flavour {step.flavour})", memory_limit)
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
         raise BenchError(
-            f"{step.kind} of {step.workload} (round {step.round}) failed for flavour "
-            f"{step.flavour} (exit {proc.returncode}):\n  {' '.join(cmd)}\n{tail}"
+            f"{step.kind} of {step.workload} (round {step.round}): {why}\n  {' '.join(cmd)}\n{tail}"
         )
     return produced
 
@@ -261,13 +273,17 @@ def run_bench(
     pattern: str | None = None,
     out: Path | str = ROOT / "results",
     run_id: str | None = None,
+    memory_limit: int | None = None,
 ) -> Path:
     """Runs the interleaved benchmark, prints compare_to, writes the report; returns the
-    run directory (``<out>/pyperf/<run id>``)."""
+    run directory (``<out>/pyperf/<run id>``). ``memory_limit`` (bytes) caps every worker's
+    address space: a workload that outgrows it fails the run with a clear error, and what
+    was measured before stays stored (the run is marked failed)."""
     import pyperf
 
     started = time.time()
     mode = check_mode(mode_name)
+    isolate.check_memory_limit(memory_limit)
     flavours = parse_flavours(flavours if isinstance(flavours, str) else ",".join(flavours))
     timed, memory = select(pattern)
     for f in flavours:
@@ -296,6 +312,7 @@ def run_bench(
         "started": dt.datetime.fromtimestamp(started).isoformat(timespec="seconds"),
         "timed_benchmarks": sum(len(v) for v in timed.values()),
         "memory_points": len(memory),
+        "memory_limit": memory_limit,
         "status": "running",
     }
     run_json = run_dir / RUN_RECORD
@@ -322,7 +339,7 @@ def run_bench(
                     (tmp / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
                     record["loops_per_call"] = plan
                     write_json_atomically(run_json, record)
-                produced = run_step(step, mode, tmp, n, metadata)
+                produced = run_step(step, mode, tmp, n, metadata, memory_limit)
                 if step.kind == "calibrate":
                     plan.update(json.loads(produced.read_text(encoding="utf-8")))
                     progress.step(step.describe(mode))
@@ -384,6 +401,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--filter", default="", help="regular expression on benchmark names")
     ap.add_argument("--out", default=str(ROOT / "results"), help="results root")
     ap.add_argument("--run-id", help="default: date-time-mode")
+    ap.add_argument(
+        "--memory-limit",
+        type=int,
+        help="RLIMIT_AS of every worker process, in bytes (default: none)",
+    )
     args = ap.parse_args(argv)
     if args.instructions:
         if args.mode is not None:
@@ -406,6 +428,7 @@ def main(argv: list[str] | None = None) -> int:
             args.filter or None,
             Path(args.out),
             args.run_id,
+            args.memory_limit,
         )
     except (TypeError, ValueError, BenchError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -243,8 +243,10 @@ WORKLOADS: tuple[Workload, ...] = (
         "raw",
         "time",
         "s/op",
-        "the backend's own primitive (PyMem_Malloc/Free, PyMem_RawMalloc/Free, malloc/free, "
-        "mi_malloc/mi_free) called directly: the limit the GlobalAlloc path is compared to",
+        "the primitive the backend calls for that size, called directly (pymem: "
+        "PyMem_Malloc/Free up to 512 B, PyMem_RawMalloc/Free above; pymem-raw: "
+        "PyMem_RawMalloc/Free; malloc/free; mi_malloc/mi_free; jemalloc's malloc/free): "
+        "the limit the GlobalAlloc path is compared to",
         (_size(),),
         tuple({"size": s} for s in PAIR_SIZES),
         {"size": 64},
@@ -421,7 +423,8 @@ WORKLOADS: tuple[Workload, ...] = (
         "time",
         "s/op",
         "a producer thread allocates batches of blocks and sends them over a channel; a "
-        "consumer thread frees them (the pattern of channel payloads); one op is one block",
+        "consumer thread frees them (the pattern of channel payloads); time spent allocating "
+        "plus time spent freeing, the channel and waiting left out; one op is one block",
         (_size(hi=MiB), Param("batch", int, "blocks per message", 1, 1 << 16)),
         tuple({"size": s, "batch": 256} for s in (64, 4 * KiB)),
         {"size": 64, "batch": 32},

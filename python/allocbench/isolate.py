@@ -33,11 +33,54 @@ class WorkloadTimeout(WorkloadFailed):
     """The workload did not finish within the timeout (the child is killed)."""
 
 
-def _limit(nbytes: int):
+MEMORY_LIMIT_RANGE = (16 << 20, 1 << 46)
+
+
+def check_memory_limit(memory_limit: int | None) -> int | None:
+    """None (no limit) or an address-space limit in bytes within MEMORY_LIMIT_RANGE."""
+    lo, hi = MEMORY_LIMIT_RANGE
+    if memory_limit is not None and (
+        not isinstance(memory_limit, int)
+        or isinstance(memory_limit, bool)
+        or not lo <= memory_limit <= hi
+    ):
+        raise ValueError(f"memory_limit must be an int in {lo}..{hi} bytes; got {memory_limit!r}")
+    return memory_limit
+
+
+def limit_address_space(nbytes: int | None):
+    """A ``preexec_fn`` that sets RLIMIT_AS in the child (None: no limit)."""
+    if nbytes is None:
+        return None
+
     def apply():
         resource.setrlimit(resource.RLIMIT_AS, (nbytes, nbytes))
 
     return apply
+
+
+def failure(out: subprocess.CompletedProcess, label: str, memory_limit: int | None):
+    """The exception for a child that exited non-zero: WorkloadOutOfMemory when it ran out
+    of memory under ``memory_limit``, else WorkloadFailed; the message names ``label``,
+    how the child ended and its last line of output."""
+    stderr = out.stderr or ""
+    tail = (stderr.strip().splitlines() or ["(no output)"])[-1]
+    how = (
+        f"killed by {signal.Signals(-out.returncode).name}"
+        if out.returncode < 0
+        else f"exit status {out.returncode}"
+    )
+    limit_text = (
+        f"RLIMIT_AS={memory_limit} bytes ({memory_limit / (1 << 20):.0f} MiB)"
+        if memory_limit is not None
+        else "no memory limit"
+    )
+    oom = "memory allocation of" in stderr or "MemoryError" in stderr
+    if memory_limit is not None and (oom or out.returncode == -signal.SIGABRT):
+        return WorkloadOutOfMemory(
+            f"workload {label} ran out of memory under {limit_text} ({how}): {tail}"
+        )
+    return WorkloadFailed(f"workload {label} failed ({how}, {limit_text}): {tail}")
 
 
 def run_workload(
@@ -59,14 +102,7 @@ def run_workload(
     checked = w.validate(dict(params))
     if w.timed:
         catalogue.LOOPS.check(name, loops)
-    if memory_limit is not None and (
-        not isinstance(memory_limit, int)
-        or isinstance(memory_limit, bool)
-        or not 16 << 20 <= memory_limit <= 1 << 46
-    ):
-        raise ValueError(
-            f"memory_limit must be an int in {16 << 20}..{1 << 46} bytes; got {memory_limit!r}"
-        )
+    check_memory_limit(memory_limit)
     if not (isinstance(timeout, int | float) and 0 < timeout <= 86400):
         raise ValueError(f"timeout must be a number of seconds in (0, 86400]; got {timeout!r}")
     args = [python or sys.executable, "-m", "allocbench", "run", name]
@@ -77,11 +113,6 @@ def run_workload(
     child_env = subprocess_env(flavour, root=root)
     child_env.update(env or {})
     label = f"{w.label(checked)} (flavour {flavour})"
-    limit_text = (
-        f"RLIMIT_AS={memory_limit} bytes ({memory_limit / (1 << 20):.0f} MiB)"
-        if memory_limit is not None
-        else "no memory limit"
-    )
     try:
         out = subprocess.run(
             args,
@@ -89,21 +120,10 @@ def run_workload(
             capture_output=True,
             text=True,
             timeout=timeout,
-            preexec_fn=_limit(memory_limit) if memory_limit is not None else None,
+            preexec_fn=limit_address_space(memory_limit),
         )
     except subprocess.TimeoutExpired:
         raise WorkloadTimeout(f"workload {label} did not finish within {timeout} s") from None
     if out.returncode == 0:
         return json.loads(out.stdout)
-    tail = (out.stderr.strip().splitlines() or ["(no output)"])[-1]
-    how = (
-        f"killed by {signal.Signals(-out.returncode).name}"
-        if out.returncode < 0
-        else f"exit status {out.returncode}"
-    )
-    oom = "memory allocation of" in out.stderr or "MemoryError" in out.stderr
-    if memory_limit is not None and (oom or out.returncode == -signal.SIGABRT):
-        raise WorkloadOutOfMemory(
-            f"workload {label} ran out of memory under {limit_text} ({how}): {tail}"
-        )
-    raise WorkloadFailed(f"workload {label} failed ({how}, {limit_text}): {tail}")
+    raise failure(out, label, memory_limit)

@@ -40,7 +40,8 @@ fn build_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     Ok(d)
 }
 
-/// Allocator counters (fallback region use, deferred frees; zero where not applicable).
+/// The backend's own counters (pymem: fallback region use, deferred frees; empty in the
+/// other flavours, which have none).
 #[pyfunction]
 fn counters(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     let d = PyDict::new(py);
@@ -197,7 +198,10 @@ fn python_interplay<'py>(
     for r in 0..rounds {
         for _ in 0..per_round {
             objects.append(PyBytes::new(py, &payload))?;
-            rust.push(black_box(vec![r as u8; rust_block_size].into_boxed_slice()));
+            // Never a zero fill: vec![0; n] would be alloc_zeroed, another path.
+            rust.push(black_box(
+                vec![r as u8 | 1; rust_block_size].into_boxed_slice(),
+            ));
         }
     }
     note("interleaved", rust.len() * rust_block_size)?;

@@ -35,8 +35,21 @@ OP = st.tuples(
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=st.lists(OP, max_size=200), detached=st.booleans())
 def test_random_sequences_keep_their_contents(ops, detached):
-    verified = m.check_ops(16, ops, detached)
-    assert verified >= 0
+    # Every live block is verified before it is replaced, resized (before and after) or
+    # freed, and once more at the end: the bytes verified follow from the ops alone.
+    live, expected = [0] * 16, 0
+    for op, slot, size, _align in ops:
+        if op in (0, 1):
+            expected += live[slot]
+            live[slot] = max(size, 1)
+        elif op == 2 and live[slot]:
+            expected += 2 * live[slot]
+            live[slot] = max(size, 1)
+        elif op == 3:
+            expected += live[slot]
+            live[slot] = 0
+    expected += sum(live)
+    assert m.check_ops(16, ops, detached) == expected
 
 
 def test_random_sequences_from_python_threads_at_once():
@@ -59,21 +72,33 @@ def test_random_sequences_from_python_threads_at_once():
 
 @pytest.mark.parametrize("direction", ["attached_to_detached", "detached_to_attached"])
 def test_blocks_cross_between_attached_and_detached_threads(direction):
+    before = m.counters()
     c = m.check_handoff(5000, 40, direction)
-    if FLAVOUR == "pymem":
-        # Nothing deferred is left once a GIL-holding allocation has run.
-        assert c["deferred_pending"] == 0
-        if direction == "attached_to_detached":
-            assert c["deferred_frees"] >= 5000
+    if FLAVOUR != "pymem":
+        assert c == {}  # the other backends have no fallback region or deferred frees
+        return
+    # Nothing deferred is left once a GIL-holding allocation has run.
+    assert c["deferred_pending"] == 0
+    deferred = c["deferred_frees"] - before["deferred_frees"]
+    fallback = c["fallback_total_blocks"] - before["fallback_total_blocks"]
+    if direction == "attached_to_detached":
+        # pymalloc blocks dropped on a thread without the GIL: deferred, never freed there.
+        assert deferred >= 5000 and fallback < 100, c
     else:
-        assert c["fallback_total_blocks"] == 0
+        # Made on a thread without the GIL: from the fallback region, freed directly.
+        assert fallback >= 5000 and deferred < 100, c
 
 
 def test_detached_small_blocks_use_the_fallback_only_in_pymem():
-    before = m.counters()["fallback_total_blocks"]
+    if FLAVOUR != "pymem":
+        m.threads_churn(2, 2, 64, 100)
+        assert m.counters() == {}
+        return
+    before = m.counters()
     m.threads_churn(2, 2, 64, 100)
-    grew = m.counters()["fallback_total_blocks"] - before
-    assert grew >= 400 if FLAVOUR == "pymem" else grew == 0
+    after = m.counters()
+    assert after["fallback_total_blocks"] - before["fallback_total_blocks"] >= 400
+    assert after["fallback_live_blocks"] == before["fallback_live_blocks"]
 
 
 @pytest.mark.parametrize("w", catalogue.WORKLOADS, ids=lambda w: w.name)
@@ -89,25 +114,62 @@ def test_fragmentation_figures_are_consistent():
     r = catalogue.run("fragmentation", **catalogue.get("fragmentation").smoke)
     assert [p["phase"] for p in r["phases"]] == ["fill", "free", "refill", "drop"]
     fill, free, refill, drop = r["phases"]
-    assert fill["live_bytes"] > free["live_bytes"] < refill["live_bytes"]
-    assert drop["live_bytes"] == 0
+    p = catalogue.get("fragmentation").smoke
+    n, lo, hi = p["blocks"], p["size_min"], p["size_max"]
+    assert n * lo <= fill["live_bytes"] <= n * hi
+    freed = fill["live_bytes"] - free["live_bytes"]  # every_other: half of the blocks
+    assert (n // 2) * lo <= freed <= (n // 2) * hi
+    added = refill["live_bytes"] - free["live_bytes"]  # n/2 blocks of twice the sizes
+    assert (n // 2) * 2 * lo <= added <= (n // 2) * 2 * hi
+    assert drop["live_bytes"] == 0  # counted off block by block as they are dropped
     assert all(p["rss_bytes"] >= r["baseline_rss"] - (1 << 20) for p in r["phases"])
 
 
-def test_realloc_moves_add_up():
-    r = catalogue.run("realloc_moves", pattern="reserve_exact", target=4096)
-    assert r["reallocs"] == 4095 == r["in_place"] + r["moved"]
+def test_realloc_moves_are_counted_from_where_the_block_lands():
+    r = catalogue.run("realloc_moves", pattern="reserve_exact", target=512)
+    assert r["reallocs"] == 511  # reserve_exact(1) reallocates on every push after the first
+    if FLAVOUR == "pymem":
+        # pymalloc keeps a block in place while it fits its 16-byte size class and moves
+        # it when it outgrows it: at 17, 33, ..., 497 bytes.
+        assert r["moved"] == 31 and r["in_place"] == 480, r
+    assert r["in_place"] + r["moved"] == r["reallocs"]
 
 
 def test_interplay_reports_python_side_figures():
     r = catalogue.run("python_interplay", **catalogue.get("python_interplay").smoke)
     phases = [p["phase"] for p in r["phases"]]
     assert phases == ["start", "interleaved", "rust_dropped", "python_dropped"]
-    assert all(p["python"]["allocated_blocks"] > 0 for p in r["phases"])
+    p = catalogue.get("python_interplay").smoke
+    n = p["rounds"] * p["per_round"]
+    start, inter, rust_dropped, _ = (q["python"]["allocated_blocks"] for q in r["phases"])
+    # sys.getallocatedblocks() counts pymalloc blocks: the Rust blocks (64 B) are among
+    # them in pymem only; the Python bytes objects in every flavour. The probe itself
+    # makes and frees a few dozen blocks between phases.
+    rust_blocks = inter - rust_dropped
+    if FLAVOUR == "pymem":
+        assert n - 50 <= rust_blocks <= n + 50, (start, inter, rust_dropped)
+    else:
+        assert abs(rust_blocks) <= 50, (start, inter, rust_dropped)
+    assert inter - start >= n  # the Python objects
 
 
-def test_raw_baseline_runs_with_the_gil():
-    assert m.raw_pair(1000, 64) > 0
+def test_raw_baseline_calls_the_flavours_own_primitive():
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        for size in (64, 100_000):  # pymem: pymalloc, then the raw domain
+            tracemalloc.reset_peak()
+            base = tracemalloc.get_traced_memory()[0]
+            m.raw_pair(10, size)
+            seen = tracemalloc.get_traced_memory()[1] - base
+            # tracemalloc sees PyMem blocks, never malloc's, mimalloc's or jemalloc's.
+            if FLAVOUR in ("pymem", "pymem-raw"):
+                assert seen >= size, (size, seen)
+            else:
+                assert seen < size, (size, seen)
+    finally:
+        tracemalloc.stop()
 
 
 @pytest.mark.parametrize(

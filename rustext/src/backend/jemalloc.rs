@@ -6,8 +6,8 @@ pub const PRIMITIVE: &str = "malloc + free (jemalloc, prefixed)";
 
 pub use tikv_jemallocator::Jemalloc as JemallocAllocator;
 
-/// The backend's own primitive, for the raw baseline.
-pub fn primitive() -> Option<super::Primitive> {
+/// The backend's own primitive, for the raw baseline (the same for every size).
+pub fn primitive(_size: usize) -> Option<super::Primitive> {
     unsafe fn m(n: usize) -> *mut u8 {
         unsafe { tikv_jemalloc_sys::malloc(n) as *mut u8 }
     }

@@ -6,8 +6,8 @@ pub const PRIMITIVE: &str = "mi_malloc + mi_free";
 
 pub use mimalloc::MiMalloc as MimallocAllocator;
 
-/// The backend's own primitive, for the raw baseline.
-pub fn primitive() -> Option<super::Primitive> {
+/// The backend's own primitive, for the raw baseline (the same for every size).
+pub fn primitive(_size: usize) -> Option<super::Primitive> {
     unsafe fn m(n: usize) -> *mut u8 {
         unsafe { libmimalloc_sys::mi_malloc(n) as *mut u8 }
     }

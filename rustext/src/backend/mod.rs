@@ -1,7 +1,7 @@
 //! Allocator backends: exactly one is compiled in, chosen by a cargo feature (a flavour).
 //!
 //! Every backend file offers the same surface: `NAME`, `PRIMITIVE` (what the raw baseline
-//! calls), an allocator type, and `primitive()`. The extension build installs the type as
+//! calls), an allocator type, and `primitive(size)` (the primitive it calls for that size). The extension build installs the type as
 //! `#[global_allocator]` (see lib.rs); `cargo test` does not, so it never runs a PyMem path.
 
 #[cfg(any(feature = "alloc-pymem", feature = "alloc-pymem-raw"))]
@@ -99,26 +99,22 @@ pub unsafe fn dealloc_unguarded(p: *mut u8, layout: Layout) {
     return unsafe { ALLOCATOR.dealloc(p, layout) };
 }
 
-/// Backend counters worth reporting (all zero where a counter does not apply).
+/// The backend's own counters: the PyMem backend's fallback region and deferred frees.
+/// Empty for backends that have neither (no counter is reported as a made-up zero).
 pub fn counters() -> Vec<(&'static str, usize)> {
     #[cfg(feature = "alloc-pymem")]
-    let ((live, total, carved), extra) = (fallback::stats(), pymem::counters());
+    {
+        let (live, total, carved) = fallback::stats();
+        let mut v = vec![
+            ("fallback_live_blocks", live),
+            ("fallback_total_blocks", total),
+            ("fallback_slab_bytes", carved),
+        ];
+        v.extend(pymem::counters());
+        v
+    }
     #[cfg(not(feature = "alloc-pymem"))]
-    let ((live, total, carved), extra) = (
-        (0, 0, 0),
-        [
-            ("deferred_frees", 0),
-            ("left_at_exit", 0),
-            ("deferred_pending", 0),
-        ],
-    );
-    let mut v = vec![
-        ("fallback_live_blocks", live),
-        ("fallback_total_blocks", total),
-        ("fallback_slab_bytes", carved),
-    ];
-    v.extend(extra);
-    v
+    Vec::new()
 }
 
 /// Virtual size of the PyMem backend's fallback region (0 in other flavours).

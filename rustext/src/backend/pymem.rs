@@ -33,7 +33,8 @@ use core::ptr;
 use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 pub const NAME: &str = "pymem";
-pub const PRIMITIVE: &str = "PyMem_Malloc + PyMem_Free";
+pub const PRIMITIVE: &str =
+    "PyMem_Malloc + PyMem_Free (<= 512 B), PyMem_RawMalloc + PyMem_RawFree (> 512 B)";
 
 /// pymalloc's SMALL_REQUEST_THRESHOLD: larger requests go to the raw domain.
 const SMALL_MAX: usize = fallback::MAX_BLOCK;
@@ -238,9 +239,21 @@ pub unsafe fn dealloc_unguarded(p: *mut u8, layout: Layout) {
     unsafe { dealloc_impl::<false>(p, layout) }
 }
 
-/// The backend's own primitive, for the raw baseline. None when it cannot be called here.
-pub fn primitive() -> Option<super::Primitive> {
+/// The primitive this backend calls for a block of `size` bytes, for the raw baseline:
+/// pymalloc up to 512 B, the raw domain above (as `alloc` does), so `raw_pair` and
+/// `alloc_pair` of one size compare the same allocator. None when it cannot be called here.
+pub fn primitive(size: usize) -> Option<super::Primitive> {
     let api = pyapi::api()?;
+    if size > SMALL_MAX {
+        unsafe fn rm(n: usize) -> *mut u8 {
+            // SAFETY: api() returned Some above; the raw domain needs no thread state.
+            unsafe { (pyapi::api().unwrap_unchecked().raw_malloc)(n) as *mut u8 }
+        }
+        unsafe fn rf(p: *mut u8) {
+            unsafe { (pyapi::api().unwrap_unchecked().raw_free)(p as *mut c_void) }
+        }
+        return Some((rm, rf));
+    }
     if !api.attached() || pyapi::finalizing() {
         return None;
     }

@@ -62,8 +62,8 @@ unsafe impl GlobalAlloc for PyMemRawAllocator {
     }
 }
 
-/// The backend's own primitive, for the raw baseline.
-pub fn primitive() -> Option<super::Primitive> {
+/// The backend's own primitive, for the raw baseline (the same for every size).
+pub fn primitive(_size: usize) -> Option<super::Primitive> {
     pyapi::api()?;
     unsafe fn m(n: usize) -> *mut u8 {
         unsafe { (pyapi::api().unwrap_unchecked().raw_malloc)(n) as *mut u8 }

@@ -5,8 +5,8 @@ pub const PRIMITIVE: &str = "malloc + free (libc)";
 
 pub use std::alloc::System as SystemAllocator;
 
-/// The backend's own primitive, for the raw baseline.
-pub fn primitive() -> Option<super::Primitive> {
+/// The backend's own primitive, for the raw baseline (the same for every size).
+pub fn primitive(_size: usize) -> Option<super::Primitive> {
     unsafe fn m(n: usize) -> *mut u8 {
         unsafe { libc::malloc(n) as *mut u8 }
     }

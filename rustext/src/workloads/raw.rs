@@ -1,12 +1,14 @@
 //! Raw baseline: each backend's own primitive called directly, so the GlobalAlloc path's
-//! overhead shows as a ratio to the limit of the allocator underneath.
+//! overhead shows as a ratio to the limit of the allocator underneath. The primitive is
+//! the one the backend itself calls for that size (pymem: the raw domain above 512 B).
 
 use super::{bad, timed, Result};
 use std::hint::black_box;
 
 /// `loops` primitive alloc+free pairs of `size` bytes (one byte written each time).
+#[inline(never)] // its own symbol: tests/test_folds.py reads its calls
 pub fn raw_pair(loops: u64, size: usize) -> Result<f64> {
-    let Some((m, f)) = crate::backend::primitive() else {
+    let Some((m, f)) = crate::backend::primitive(size) else {
         return Err(bad(format!(
             "the {} primitive ({}) cannot be called here: it needs a running interpreter \
              and a thread holding the GIL",

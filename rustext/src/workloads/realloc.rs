@@ -92,6 +92,7 @@ fn grow<const TRACK: bool>(pattern: Growth, target: usize, moves: &mut Moves) {
 }
 
 /// `loops` growths to `target` bytes. One op = one whole growth.
+#[inline(never)] // its own symbol: tests/test_folds.py reads its calls
 pub fn realloc_growth(loops: u64, pattern: Growth, target: usize) -> Result<f64> {
     let mut m = Moves::default();
     Ok(timed(|| {
@@ -102,6 +103,7 @@ pub fn realloc_growth(loops: u64, pattern: Growth, target: usize) -> Result<f64>
 }
 
 /// One growth with every resize counted: how many kept the pointer, how many moved.
+#[inline(never)] // its own symbol: tests/test_folds.py reads its calls
 pub fn realloc_moves(pattern: Growth, target: usize) -> Moves {
     let mut m = Moves::default();
     grow::<true>(pattern, target, &mut m);

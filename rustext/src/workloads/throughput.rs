@@ -27,6 +27,7 @@ unsafe fn pair(l: Layout, a: unsafe fn(Layout) -> *mut u8, d: unsafe fn(*mut u8,
 }
 
 /// `loops` alloc+free pairs of `size` bytes through the global allocator.
+#[inline(never)] // its own symbol: tests/test_folds.py reads its calls
 pub fn alloc_pair(loops: u64, size: usize) -> Result<f64> {
     let l = layout(size)?;
     Ok(timed(|| {
@@ -38,6 +39,7 @@ pub fn alloc_pair(loops: u64, size: usize) -> Result<f64> {
 
 /// The same pairs through the backend with its thread-state guard compiled out (pymem);
 /// identical to `alloc_pair` elsewhere. The ratio of the two is what the guard costs.
+#[inline(never)] // its own symbol: tests/test_folds.py reads its calls
 pub fn alloc_pair_unguarded(loops: u64, size: usize) -> Result<f64> {
     let l = layout(size)?;
     Ok(timed(|| {
@@ -87,6 +89,7 @@ fn free_all(ptrs: &mut Vec<*mut u8>, order: Order, l: Layout) {
 
 /// `loops` batches: `live` blocks of `size` bytes allocated and written (8 bytes each),
 /// then all freed in `order`. One op = one block allocated and freed.
+#[inline(never)] // its own symbol: tests/test_folds.py reads its calls
 pub fn churn_batch(loops: u64, size: usize, live: usize, order: Order) -> Result<f64> {
     let l = layout(size)?;
     let mut ptrs: Vec<*mut u8> = Vec::with_capacity(live);
@@ -107,6 +110,7 @@ pub fn churn_batch(loops: u64, size: usize, live: usize, order: Order) -> Result
 
 /// `loops` rounds of `live` blocks with object-like sizes (seeded), freed in a seeded
 /// random order. One op = one block allocated and freed.
+#[inline(never)] // its own symbol: tests/test_folds.py reads its calls
 pub fn mixed_sizes(loops: u64, live: usize, seed: u64) -> Result<f64> {
     let mut rng = Rng::new(seed);
     let layouts: Vec<Layout> = (0..live)
@@ -156,6 +160,7 @@ impl Collection {
 
 /// `loops` times: build a collection of `n` elements the way extension code does, drop
 /// it. One op = one element inserted and dropped.
+#[inline(never)] // its own symbol: tests/test_folds.py reads its calls
 pub fn collections(loops: u64, n: usize, kind: Collection) -> Result<f64> {
     Ok(timed(|| {
         for _ in 0..loops {
@@ -232,6 +237,7 @@ pub fn json_document(kib: usize, seed: u64) -> String {
 
 /// `loops` times: parse the document into a `serde_json::Value` and serialise it back.
 /// One op = one document.
+#[inline(never)] // its own symbol: tests/test_folds.py reads its calls
 pub fn json_roundtrip(loops: u64, kib: usize, seed: u64) -> Result<f64> {
     let doc = json_document(kib, seed);
     let mut err = None;
