@@ -13,30 +13,44 @@ BUILD := build
 export CARGO_TARGET_DIR ?= $(CURDIR)/$(BUILD)/target
 export MATURIN_NO_INSTALL_RUST := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# The interpreter knob (allocbench.interpreters: 3.11 3.12 3.13 3.14 3.15 3.11-debian
+# 3.13-debian; comma lists for bench and test) and the workers' PYTHONMALLOC knob. The latter
+# is passed to the workers only: never to the venv's own processes (3.11 has no mimalloc).
+PY ?=
+PYTHONMALLOC ?=
+unexport PYTHONMALLOC
 
 RUST_SRC := $(shell find rustext -name '*.rs' ! -name 'tests.rs' -o -name 'Cargo.toml') Cargo.toml Cargo.lock pyproject.toml
 PY_SRC := $(shell find python -name '*.py')
 
-.PHONY: help venv build build-all test lint fmt cargo-test pytest clean asv-check history dashboard regress stress bench report bench-instructions regress-instructions pythons
+.PHONY: help venv build build-all test lint fmt cargo-test pytest clean asv-check history dashboard regress stress bench report report-compare bench-instructions regress-instructions pythons hazards mutants
 
 help:
 	@echo "make venv                  create .venv with the pinned tools (requirements/dev.txt)"
 	@echo "make build FLAVOUR=<name>  build one flavour into build/flavours/<name> ($(FLAVOURS_ALL))"
 	@echo "make build-all             build every flavour"
 	@echo "make test                  lint, cargo test, build every flavour, run the test suite"
+	@echo "                           (PY=3.15: the per-interpreter tests on that interpreter only)"
 	@echo "make lint                  cargo fmt --check, cargo clippy -D warnings, ruff check/format --check"
 	@echo "make fmt                   cargo fmt and ruff format"
-	@echo "make bench-instructions    instructions/op of every timed workload per flavour (callgrind; FLAVOURS, FILTER)"
+	@echo "make bench-instructions    instructions/op of every timed workload per flavour (callgrind; FLAVOURS, FILTER, PY)"
 	@echo "make regress-instructions BASE=<rev>  instruction counts BASE vs HEAD; fails past THRESHOLD (0.01)"
 	@echo "make stress                the reliability suite at full size (make test runs it small)"
-	@echo "make history               asv: benchmark the code commits without stored results (FLAVOURS=a,b LIMIT=n ASV_PYTHON=3.12)"
+	@echo "make mutants               mutation testing: cargo-mutants per flavour, mutmut on the statistics and validation"
+	@echo "                           (PART=rust|python FLAVOURS=a,b; ~25 min; build/mutants/; tests/README.md)"
+	@echo "make history               asv: benchmark the code commits without stored results (FLAVOURS=a,b LIMIT=n PY=3.12)"
 	@echo "make dashboard             asv publish, then serve the dashboard on http://127.0.0.1:$(PORT)/"
 	@echo "make regress BASE=<rev>    asv continuous BASE..HEAD; fails past FACTOR ($(FACTOR)) (FLAVOURS=a,b)"
 	@echo "make bench                 the main job: every flavour side by side with pyperf, compare_to, report"
 	@echo "                           (FLAVOURS=a,b MODE=smoke|quick|rigorous FILTER=<regex> RESULTS=<dir>"
-	@echo "                            MEMORY_LIMIT=<bytes>: RLIMIT_AS of every worker)"
+	@echo "                            MEMORY_LIMIT=<bytes>: RLIMIT_AS of every worker;"
+	@echo "                            PY=3.11,3.15: one run per interpreter + the verdict per interpreter;"
+	@echo "                            PYTHONMALLOC=default|pymalloc|malloc|mimalloc, comma lists too)"
 	@echo "make report RUN=<run id>   rebuild results/report/<run id> from the stored pyperf JSON"
+	@echo "make report-compare RUNS=a,b  the verdicts of several stored runs side by side"
 	@echo "make pythons               Debian sid's CPython 3.14, 3.15 in a cached sid root (~/.cache/allocbench; needs root)"
+	@echo "make hazards               the hazard matrix: flavour x interpreter x PYTHONMALLOC, joins without detaching"
+	@echo "                           (FLAVOURS=a,b PY=3.11,3.15 TIMEOUT=<s per cell, 20>; results/hazards/<run id>)"
 
 $(VENV)/.stamp: requirements/dev.txt
 	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
@@ -87,7 +101,7 @@ cargo-test:
 	done
 
 pytest: build-all
-	$(VPY) -m pytest -q tests
+	ALLOCBENCH_PY="$(PY)" $(VPY) -m pytest -q tests
 
 # asv check and a quick dry run against an existing environment holding one flavour; the
 # scratch dir keeps results/ untouched.
@@ -98,14 +112,15 @@ test: lint cargo-test build-all pytest asv-check
 
 # Reliability at full size: 20x the operations of the fast subset in `make test`.
 stress: build-all
-	ALLOCBENCH_STRESS=long $(VPY) -m pytest -q tests/test_stress.py
+	ALLOCBENCH_STRESS=long ALLOCBENCH_PY="$(PY)" $(VPY) -m pytest -q tests/test_stress.py
 
 # ---- asv: the stored history and its dashboard ----------------------------------------
 PORT ?= 8080
 FACTOR ?= 1.25
 BASE ?=
 LIMIT ?= 0
-ASV_PYTHON ?= 3.11
+# PY is an alias; asv runs only the host's CPythons of an id 3.11, 3.12, 3.13 (tools/asv_history.py).
+ASV_PYTHON ?= $(if $(PY),$(PY),3.11)
 FLAVOURS_ARG = $(if $(FLAVOURS),--flavours $(FLAVOURS),)
 
 history: $(VENV)/.stamp
@@ -138,6 +153,7 @@ MEMORY_LIMIT ?=
 bench: $(foreach f,$(BENCH_FLAVOURS),$(BUILD)/flavours/$(f)/.stamp)
 	PYTHONPATH=python $(VPY) -m allocbench.bench --flavours "$(BENCH_FLAVOURS)" \
 	  --mode "$(MODE)" --filter '$(FILTER)' --out "$(RESULTS)" \
+	  --python "$(PY)" --pythonmalloc "$(PYTHONMALLOC)" \
 	  $(if $(MEMORY_LIMIT),--memory-limit $(MEMORY_LIMIT),)
 
 # Needs only the venv: the report is drawn from the stored JSON, nothing is built or run.
@@ -145,12 +161,18 @@ report: $(VENV)/.stamp
 	@test -n "$(RUN)" || { echo "make report needs RUN=<run id>; stored runs: $$(ls $(RESULTS)/pyperf 2>/dev/null | tr '\n' ' ')"; exit 2; }
 	PYTHONPATH=python $(VPY) -m allocbench.report "$(RESULTS)/pyperf/$(RUN)" --out "$(RESULTS)/report/$(RUN)"
 
+# The verdicts of several stored runs side by side (e.g. one per interpreter or PYTHONMALLOC);
+# written to $(RESULTS)/report/<a>_vs_<b>.
+report-compare: $(VENV)/.stamp
+	@test -n "$(RUNS)" || { echo "make report-compare needs RUNS=<run id>,<run id>[,…]; stored runs: $$(ls $(RESULTS)/pyperf 2>/dev/null | tr '\n' ' ')"; exit 2; }
+	PYTHONPATH=python $(VPY) -m allocbench.report $(foreach r,$(subst $(comma), ,$(RUNS)),"$(RESULTS)/pyperf/$(r)")
+
 # ---- instruction counts (python/allocbench/instructions.py) ------------------------------
 THRESHOLD ?= 0.01
 
 bench-instructions: $(foreach f,$(BENCH_FLAVOURS),$(BUILD)/flavours/$(f)/.stamp)
 	PYTHONPATH=python $(VPY) -m allocbench.bench --instructions --flavours "$(BENCH_FLAVOURS)" \
-	  --filter '$(FILTER)' --out "$(RESULTS)"
+	  --filter '$(FILTER)' --out "$(RESULTS)" $(if $(PY),--python "$(PY)",)
 
 regress-instructions: $(VENV)/.stamp
 	@test -n "$(BASE)" || { echo "make regress-instructions needs BASE=<git revision>"; exit 2; }
@@ -164,3 +186,71 @@ regress-instructions: $(VENV)/.stamp
 # the venv's interpreter when there is one (standard library only).
 pythons:
 	PYTHONPATH=python $(firstword $(wildcard $(VPY)) $(PYTHON)) -m allocbench.pythons
+
+# ---- the hazard matrix (python/allocbench/hazards.py) ----------------------------------------
+# Per flavour x interpreter x PYTHONMALLOC, each cell a child process with a timeout: does a
+# GIL holder that joins an allocating Rust thread without detaching (tracemalloc on) complete
+# or hang, also from a Drop during unwinding; what tracemalloc sees; is it clean without
+# tracemalloc. Knobs: FLAVOURS, PY (interpreter ids, default: all present), TIMEOUT.
+TIMEOUT ?= 20
+
+hazards: $(foreach f,$(BENCH_FLAVOURS),$(BUILD)/flavours/$(f)/.stamp)
+	PYTHONPATH=python $(VPY) -m allocbench.hazards --flavours "$(BENCH_FLAVOURS)" \
+	  $(if $(PY),--pythons "$(PY)",) --timeout "$(TIMEOUT)" --results "$(RESULTS)"
+
+# ---- mutation testing (tests/README.md) -----------------------------------------------------
+# cargo-mutants (pinned; installed into ~/.cargo/bin when missing) over the backends and the
+# workloads: a backend file is compiled only under its own feature, so each flavour mutates
+# the files it compiles, and the shared ones (workloads, pyapi, aligned, mod) once. mutmut
+# (requirements/dev.txt) over the report's statistics and the catalogue's validation, in a
+# scratch copy of the package and the tests that can kill them (config: tests/mutmut.toml).
+# Everything is written to build/mutants/. Survivors do not fail the target; a failing
+# baseline does. Knobs: PART=rust|python (default both), FLAVOURS=a,b (cargo-mutants only).
+CARGO_MUTANTS_VERSION := 27.1.0
+MUTANTS := $(BUILD)/mutants
+PART ?= rust python
+MUTANTS_FILES_pymem := backend/pymem.rs backend/fallback.rs backend/aligned.rs backend/pyapi.rs backend/mod.rs
+MUTANTS_FILES_pymem-raw := backend/pymem_raw.rs
+MUTANTS_FILES_system := backend/system.rs workloads/*.rs
+MUTANTS_FILES_mimalloc := backend/mimalloc.rs
+MUTANTS_FILES_jemalloc := backend/jemalloc.rs
+# mutmut mutates these functions only (its mutant names: module.x_function, module.xǁClassǁmethod).
+MUTMUT_SELECT := \
+  $(foreach f,_betacf betainc t_two_tailed_p welch log_ratio geomean_ratio rsd,allocbench.report.x_$(f)__mutmut_*) \
+  $(foreach f,*Param*allowed *Param*check *Workload*validate *Workload*param *Workload*run _get _run,allocbench.catalogue.x$(f)__mutmut_*)
+MUTMUT_TESTS := conftest.py helpers.py test_catalogue.py test_bench.py test_mutation_kills.py
+
+mutants: $(VENV)/.stamp
+ifneq ($(filter rust,$(PART)),)
+	@cargo mutants --version 2>/dev/null | grep -qx 'cargo-mutants $(CARGO_MUTANTS_VERSION)' \
+	  || cargo install --locked cargo-mutants@$(CARGO_MUTANTS_VERSION)
+	@rm -rf $(MUTANTS)/rust && mkdir -p $(MUTANTS)/rust
+	@$(foreach fl,$(BENCH_FLAVOURS), \
+	  echo "== cargo mutants, alloc-$(fl): $(MUTANTS_FILES_$(fl))"; \
+	  env -u CARGO_TARGET_DIR nice -n 10 cargo mutants --no-default-features --features alloc-$(fl) \
+	    $(foreach f,$(MUTANTS_FILES_$(fl)),-f 'rustext/src/$(f)') -o $(MUTANTS)/rust/$(fl) --colors never \
+	    2>&1 | tee $(MUTANTS)/rust/$(fl).log | grep --line-buffered -E '^(MISSED|TIMEOUT|[0-9]+ mutants tested)'; \
+	  rc=$${PIPESTATUS[0]}; case $$rc in (0|2|3) ;; \
+	    (*) echo "cargo mutants failed ($$rc): $(MUTANTS)/rust/$(fl).log"; exit $$rc;; esac;)
+	@for fl in $(BENCH_FLAVOURS); do o=$(MUTANTS)/rust/$$fl/mutants.out; \
+	  printf 'cargo-mutants %-10s caught %3d  missed %3d  unviable %3d  timeout %3d\n' $$fl \
+	    $$(cat $$o/caught.txt | wc -l) $$(cat $$o/missed.txt | wc -l) \
+	    $$(cat $$o/unviable.txt | wc -l) $$(cat $$o/timeout.txt | wc -l); \
+	done | tee $(MUTANTS)/rust/summary.txt
+endif
+ifneq ($(filter python,$(PART)),)
+	@rm -rf $(MUTANTS)/python && mkdir -p $(MUTANTS)/python/src $(MUTANTS)/python/tests
+	@cp -r python/allocbench $(MUTANTS)/python/src/
+	@find $(MUTANTS)/python -name __pycache__ -prune -exec rm -rf {} +
+	@cp $(addprefix tests/,$(MUTMUT_TESTS)) $(MUTANTS)/python/tests/
+	@cp tests/mutmut.toml $(MUTANTS)/python/pyproject.toml
+	@echo "== mutmut: report.py statistics, catalogue.py validation ($(MUTANTS)/python/mutmut.log)"
+	@cd $(MUTANTS)/python && nice -n 10 $(CURDIR)/$(VENV)/bin/mutmut run \
+	  $(foreach s,$(MUTMUT_SELECT),'$(s)') > mutmut.log 2>&1 || { tail -30 mutmut.log; exit 1; }
+	@cd $(MUTANTS)/python && $(CURDIR)/$(VENV)/bin/mutmut results --all true 2>/dev/null \
+	  | grep -v ': not checked$$' > results.txt; \
+	  grep ': survived$$' results.txt || true; \
+	  echo "mutmut (python):      $$(awk -F': ' '{print $$NF}' results.txt | sort | uniq -c \
+	    | awk '{c = $$1; $$1 = ""; printf "%s%s: %s", sep, substr($$0, 2), c; sep = ", "}')" | tee summary.txt; \
+	  echo "(mutmut show <name>, run in $(MUTANTS)/python, shows a mutant's diff)"
+endif

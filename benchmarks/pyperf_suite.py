@@ -77,10 +77,17 @@ def selected_points(
 
 
 def build_metadata(module) -> dict[str, Any]:
-    """Metadata of every run: what the flavour is and what it was built with. pyperf adds the
-    machine (CPU model, cores, hostname, platform), Python version and date itself."""
+    """Metadata of every run: what the flavour is and what it was built with, and what the
+    interpreter is (``allocbench.interpreters.metadata``: libpython static or shared,
+    PGO/LTO, glibc, the OS it runs on). pyperf adds the machine (CPU model, cores, hostname,
+    platform), Python version, executable, CFLAGS, CONFIG_ARGS and date itself."""
+    # Imported here: asv imports this module to discover benchmarks, in environments built
+    # from older commits whose allocbench may lack it.
+    from allocbench import interpreters
+
     info = module.build_info()
     return {
+        **interpreters.metadata(interpreters.facts()),
         "flavour": os.environ.get(ENV_VAR) or info["backend"],
         "backend": info["backend"],
         "backend_primitive": info["primitive"],

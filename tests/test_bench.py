@@ -19,7 +19,7 @@ import sys
 
 import pyperf
 import pytest
-from allocbench import bench, catalogue, report
+from allocbench import bench, catalogue, interpreters, report
 from helpers import ROOT
 
 FLAVOURS2 = ("pymem", "system")
@@ -45,8 +45,10 @@ def _suite_module():
 
 def _env() -> dict[str, str]:
     env = dict(os.environ)
-    env.pop("PYTHONMALLOC", None)
-    env.pop("FLAVOURS", None)
+    # Knobs of an outer `make test PY=…` reach a nested make through these: not here (the
+    # smoke run checks the default interpreter).
+    for name in ("PYTHONMALLOC", "FLAVOURS", "PY", "MAKEFLAGS", "MFLAGS", "MAKELEVEL"):
+        env.pop(name, None)
     return env
 
 
@@ -91,6 +93,11 @@ def test_bench_writes_pyperf_json_per_flavour_with_metadata(smoke_run):
     )
     record = json.loads((run_dir / "run.json").read_text())
     assert record["status"] == "done" and record["total_wall_s"] > 0
+    # Without PY: the newest optimised CPython present, said and recorded.
+    default, _ = interpreters.default()
+    assert record["interpreter"]["id"] == default.id and record["pythonmalloc"] == "default"
+    assert record["interpreter"]["chosen"].startswith("default (PY not given)")
+    assert record["interpreter_facts"]["version"] == default.facts["version"]
     assert sorted(record["loops_per_call"]) == sorted(_expected_timed())
     for f in FLAVOURS2:
         suite = pyperf.BenchmarkSuite.load(str(run_dir / f"{f}.json"))
@@ -104,6 +111,9 @@ def test_bench_writes_pyperf_json_per_flavour_with_metadata(smoke_run):
             md = b.get_metadata()
             for key in ("backend", "features", "rustc", "glibc", "pythonmalloc", "git_commit"):
                 assert md[key], key
+            for key in ("python_linkage", "python_optimisation", "python_build", "os_release"):
+                assert md[key], key
+            assert md["interpreter"] == default.id and md["glibc"] == default.facts["glibc"]
             for key in ("cpu_model_name", "python_version", "hostname"):
                 assert md[key], key
             assert md["backend"] == f and md["bench_mode"] == "smoke"
@@ -149,6 +159,7 @@ def test_pyperf_tools_read_the_json(smoke_run):
     table = stdout[stdout.index("compare_to system.json") :]
     assert "| Benchmark" in table and "| system" in table and "| pymem" in table
     assert re.search(r"^\[\s*1/\d+\]", stdout, re.M) and "round 2/2" in stdout  # n of m
+    assert re.search(r"^interpreter \S+: CPython .*\(default \(PY not given\)", stdout, re.M)
 
 
 def test_report_has_plots_targets_and_verdict(smoke_run):

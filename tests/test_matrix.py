@@ -1,9 +1,10 @@
 """Every workload of every flavour under the debug hooks (PYTHONMALLOC=debug), on every
-CPython 3.11-3.13 present, plus the thread-state checks: a MEM-domain call without the GIL,
-a write past a block or a block freed by the wrong family aborts the process there."""
+interpreter of the suite (helpers.PYTHONS: 3.11-3.15, or make test PY=…), plus the
+thread-state checks: a MEM-domain call without the GIL, a write past a block or a block
+freed by the wrong family aborts the process there."""
 
 import pytest
-from helpers import FLAVOURS, VERSIONS, built, need_python, run_flavour
+from helpers import FLAVOURS, PYTHONS, built, need_python, run_flavour
 
 CHECKS = """
 import allocbench.flavour as f
@@ -20,7 +21,7 @@ print("checks ok")
 """
 
 
-@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("version", PYTHONS)
 @pytest.mark.parametrize("flavour", FLAVOURS)
 def test_workloads_under_debug_hooks(flavour, version):
     python = need_python(version)
@@ -35,7 +36,7 @@ def test_workloads_under_debug_hooks(flavour, version):
     assert "checks ok" in out.stdout
 
 
-@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("version", PYTHONS)
 def test_debug_hooks_catch_a_detached_pymem_call(version):
     """Negative control: in these interpreters, under PYTHONMALLOC=debug, one PyMem_Malloc
     without the GIL aborts the process, so the runs above would fail if ours made one."""

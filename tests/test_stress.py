@@ -17,7 +17,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 from allocbench import isolate
-from helpers import FLAVOURS, ROOT, VERSIONS, built, need_python, run_flavour
+from helpers import FLAVOURS, PYTHONS, ROOT, built, need_python, run_flavour
 
 LONG = os.environ.get("ALLOCBENCH_STRESS") == "long"
 SCALE = 20 if LONG else 1
@@ -56,7 +56,7 @@ print("verified", verified)
 
 
 @pytest.mark.parametrize("mode", ["debug", "default"])
-@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("version", PYTHONS)
 @pytest.mark.parametrize("flavour", FLAVOURS)
 def test_concurrent_random_mixes_keep_their_contents(flavour, version, mode):
     """4 Rust threads (no thread state) and 3 Python threads (with and without the GIL) at
@@ -101,7 +101,7 @@ print("detached ok", c, flush=True)
 """
 
 
-@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("version", PYTHONS)
 def test_pymem_on_detached_threads_and_during_shutdown(version):
     python = need_python(version)
     _need("pymem")
@@ -111,7 +111,7 @@ def test_pymem_on_detached_threads_and_during_shutdown(version):
         _ok(out, marker)
 
 
-@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("version", PYTHONS)
 def test_tracemalloc_with_pymem_raw_on_detached_threads_does_not_deadlock(version):
     """On CPython <= 3.14 tracemalloc's raw hook takes the GIL on a detached thread; the
     suite always detaches while it waits, so this must finish (timeout = failure)."""

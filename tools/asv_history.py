@@ -24,9 +24,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "python"))
 from allocbench import FLAVOURS  # noqa: E402
-from allocbench.interpreters import find_python  # noqa: E402
+from allocbench.interpreters import IDS, find_python  # noqa: E402
 
 MACHINE = "rust-pyo3"
+# The interpreter ids (PY=…, allocbench.interpreters) asv runs on: the host's own CPythons.
+ASV_IDS = ("3.11", "3.12", "3.13")
 
 
 def git(*args: str, cwd: Path = ROOT) -> str:
@@ -56,6 +58,15 @@ def asv_env_for(version: str) -> dict[str, str]:
     does not list the version or the machine does not have it."""
     from asv import util
 
+    if version in IDS and version not in ASV_IDS:
+        raise ValueError(
+            f"asv cannot run on {version} ({IDS[version].what}): asv makes one virtualenv "
+            "per environment and names its environments and result files by the Python "
+            "version alone, so 3.11-debian would share 3.11's, and a virtualenv made by one "
+            "of the Debian sid root's interpreters points at /usr/bin/python3.x, which "
+            f"exists only inside the root. make history/regress run on {', '.join(ASV_IDS)}; "
+            "compare interpreters with make bench PY=3.11,3.15"
+        )
     pythons = util.load_json(str(ROOT / "asv.conf.json"), js_comments=True)["pythons"]
     if version not in pythons:
         raise ValueError(f"{version!r} is not one of asv.conf.json's {', '.join(pythons)}")

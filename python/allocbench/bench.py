@@ -2,11 +2,23 @@
 
     python -m allocbench.bench [--flavours pymem,system] [--mode smoke|quick|rigorous]
                                [--filter REGEX] [--out RESULTS] [--run-id ID]
+                               [--python 3.11,3.15] [--pythonmalloc default,mimalloc]
     python -m allocbench.bench --instructions [--flavours …] [--filter …] [--out …]
+                               [--python 3.15]
 
 writes ``<out>/pyperf/<run id>/<flavour>.json`` (pyperf's format, one file per flavour) and
-``run.json`` (mode, plan, wall time), prints ``pyperf compare_to`` with ``system`` as the
-reference, and writes the report to ``<out>/report/<run id>/`` (``allocbench.report``).
+``run.json`` (mode, plan, wall time, interpreter, PYTHONMALLOC), prints ``pyperf
+compare_to`` with ``system`` as the reference, and writes the report to
+``<out>/report/<run id>/`` (``allocbench.report``).
+
+The workers run under the interpreter ``--python`` names (``allocbench.interpreters``: ids
+such as 3.11, 3.15, 3.11-debian; default: the newest optimised CPython present, said and
+recorded), with ``--pythonmalloc`` in their environment; this process stays on the project
+venv. Several interpreters or PYTHONMALLOC values make one complete run each (``<run
+id>-py3.15``, ``<run id>-py3.15-mimalloc``, …), one after the other, and a comparison report
+(``<out>/report/<run id>-compare/``: each family's verdict per run side by side,
+``allocbench.report.compare_runs``). Each run's verdict is a ratio to ``system`` measured
+within that run, flavours interleaved, so slow drift between the runs does not enter it.
 ``--instructions`` counts instead of timing: the same flavours and points under callgrind
 (``allocbench.instructions``, ``make bench-instructions``), stored next to the pyperf runs.
 
@@ -49,7 +61,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from . import FLAVOURS, catalogue, isolate
+from . import FLAVOURS, catalogue, interpreters, isolate
 from .flavour import ROOT, check_name, flavour_dir, subprocess_env
 from .report import RUN_RECORD
 
@@ -221,9 +233,12 @@ def run_step(
     n: int,
     metadata: list[str],
     memory_limit: int | None = None,
+    python: interpreters.Interpreter | None = None,
+    pythonmalloc: str = "default",
 ) -> Path:
-    """Runs one worker process of the suite (under RLIMIT_AS=``memory_limit`` if given);
-    returns the JSON it wrote (a plan for a calibration, else a pyperf suite)."""
+    """Runs one worker process of the suite under ``python`` (default: this interpreter)
+    with ``pythonmalloc`` (and RLIMIT_AS=``memory_limit`` if given); returns the JSON it
+    wrote (a plan for a calibration, else a pyperf suite)."""
     produced = tmp / f"{n}-{step.kind}-{step.flavour}.json"
     args = ["--workload", step.workload, "--filter", exactly(step.labels)]
     if step.kind == "calibrate":
@@ -237,11 +252,20 @@ def run_step(
         args += ["--output", str(produced)]
         for item in [*metadata, f"bench_round={step.round}"]:
             args += ["--bench-metadata", item]
-    cmd = [sys.executable, str(SUITE), *args]
+    env = subprocess_env(step.flavour)
+    if python is None:
+        cmd = [sys.executable, str(SUITE), *args]
+        if pythonmalloc == "default":
+            env.pop("PYTHONMALLOC", None)
+        else:
+            env["PYTHONMALLOC"] = pythonmalloc
+    else:
+        cmd = [python.command, str(SUITE), *args]
+        env = interpreters.worker_env(python, env, pythonmalloc)
     proc = subprocess.run(
         cmd,
         cwd=ROOT,
-        env=subprocess_env(step.flavour),
+        env=env,
         capture_output=True,
         text=True,
         preexec_fn=isolate.limit_address_space(memory_limit),
@@ -274,11 +298,16 @@ def run_bench(
     out: Path | str = ROOT / "results",
     run_id: str | None = None,
     memory_limit: int | None = None,
+    python: interpreters.Interpreter | None = None,
+    pythonmalloc: str = "default",
+    chosen: str = "",
 ) -> Path:
     """Runs the interleaved benchmark, prints compare_to, writes the report; returns the
     run directory (``<out>/pyperf/<run id>``). ``memory_limit`` (bytes) caps every worker's
     address space: a workload that outgrows it fails the run with a clear error, and what
-    was measured before stays stored (the run is marked failed)."""
+    was measured before stays stored (the run is marked failed). The workers run under
+    ``python`` (default: the newest optimised CPython present) with ``pythonmalloc``;
+    ``chosen`` says how the interpreter was chosen (recorded)."""
     import pyperf
 
     started = time.time()
@@ -297,6 +326,11 @@ def run_bench(
     run_dir = Path(out) / "pyperf" / run_id
     if run_dir.exists():
         raise BenchError(f"{run_dir} exists: a run is never overwritten; pick another --run-id")
+    if python is None:
+        python, why = interpreters.default()
+        chosen = chosen or f"default: {why}"
+    interpreters.check_pythonmalloc(pythonmalloc, python)
+    interpreters.ensure_pydeps(python)
     run_dir.mkdir(parents=True)
 
     commit = git_commit()
@@ -308,7 +342,11 @@ def run_bench(
         "reference": reference,
         "filter": pattern,
         "git_commit": commit,
-        "python": sys.executable,
+        "python": python.command,
+        "orchestrator_python": sys.executable,
+        "interpreter": {**python.record(), "chosen": chosen or f"PY={python.id}"},
+        "interpreter_facts": python.facts,
+        "pythonmalloc": pythonmalloc,
         "started": dt.datetime.fromtimestamp(started).isoformat(timespec="seconds"),
         "timed_benchmarks": sum(len(v) for v in timed.values()),
         "memory_points": len(memory),
@@ -326,11 +364,20 @@ def run_bench(
         f"{len(steps)} worker processes",
         flush=True,
     )
+    print(
+        f"interpreter {python.summary()} ({record['interpreter']['chosen']}); "
+        f"PYTHONMALLOC={pythonmalloc}",
+        flush=True,
+    )
     progress = Progress(len(steps))
     metadata = [f"git_commit={commit}", f"bench_run={run_id}", f"bench_mode={mode_name}"]
+    metadata += [f"interpreter={python.id}", f"bench_pythonmalloc={pythonmalloc}"]
     suites: dict[str, Any] = {}
     try:
-        with tempfile.TemporaryDirectory(prefix="allocbench-bench-") as tmpdir:
+        # The workers write here: inside the project for a sid interpreter, whose launcher
+        # binds the project's top directory and /tmp but not $TMPDIR.
+        scratch = ROOT / "build" if python.in_sid_root else None
+        with tempfile.TemporaryDirectory(prefix="allocbench-bench-", dir=scratch) as tmpdir:
             tmp = Path(tmpdir)
             plan: dict[str, int] = {}
             for n, step in enumerate(steps):
@@ -339,7 +386,9 @@ def run_bench(
                     (tmp / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
                     record["loops_per_call"] = plan
                     write_json_atomically(run_json, record)
-                produced = run_step(step, mode, tmp, n, metadata, memory_limit)
+                produced = run_step(
+                    step, mode, tmp, n, metadata, memory_limit, python, pythonmalloc
+                )
                 if step.kind == "calibrate":
                     plan.update(json.loads(produced.read_text(encoding="utf-8")))
                     progress.step(step.describe(mode))
@@ -387,6 +436,71 @@ def run_bench(
     return run_dir
 
 
+def _run_name(interp_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", interp_id.strip("/"))
+
+
+def run_plan(
+    flavours: str | list[str],
+    mode_name: str = "quick",
+    pattern: str | None = None,
+    out: Path | str = ROOT / "results",
+    run_id: str | None = None,
+    memory_limit: int | None = None,
+    pythons: list[str] | None = None,
+    pythonmallocs: list[str] | None = None,
+) -> list[Path]:
+    """``make bench``: one run (``run_bench``) per interpreter x PYTHONMALLOC value, then,
+    when there are several, the comparison report (each family's verdict per run side by
+    side). Everything is checked before anything runs: the interpreters (an unknown id, an
+    absent interpreter or a free-threaded build is refused), each PYTHONMALLOC value on each
+    interpreter (mimalloc needs 3.13+), the flavours, the filter, and that no run directory
+    exists. Returns the run directories."""
+    check_mode(mode_name)
+    isolate.check_memory_limit(memory_limit)
+    flavours = parse_flavours(flavours if isinstance(flavours, str) else ",".join(flavours))
+    select(pattern)
+    if pythons:
+        chosen = [(interpreters.resolve(i), f"PY={','.join(pythons)}") for i in pythons]
+    else:
+        interp, why = interpreters.default()
+        chosen = [(interp, f"default (PY not given): {why}")]
+    pms = pythonmallocs or ["default"]
+    for pm in pms:
+        for interp, _ in chosen:
+            interpreters.check_pythonmalloc(pm, interp)
+    base = run_id or dt.datetime.now().strftime("%Y%m%d-%H%M%S") + f"-{mode_name}"
+    plan = []
+    for interp, why in chosen:
+        for pm in pms:
+            if len(chosen) == 1 and len(pms) == 1:
+                rid = base
+            else:
+                rid = f"{base}-py{_run_name(interp.id)}" + (f"-{pm}" if len(pms) > 1 else "")
+            plan.append((rid, interp, why, pm))
+    for rid, *_ in plan:
+        if (Path(out) / "pyperf" / rid).exists():
+            raise BenchError(f"{Path(out) / 'pyperf' / rid} exists: a run is never overwritten")
+    if len(plan) > 1:
+        print(
+            f"allocbench bench: {len(plan)} runs, one after the other: "
+            + "; ".join(f"{rid} ({i.id}, PYTHONMALLOC={pm})" for rid, i, _, pm in plan),
+            flush=True,
+        )
+    runs = []
+    for rid, interp, why, pm in plan:
+        runs.append(
+            run_bench(flavours, mode_name, pattern, out, rid, memory_limit, interp, pm, why)
+        )
+    if len(runs) > 1:
+        from . import report
+
+        index = report.compare_runs(runs, Path(out) / "report" / f"{base}-compare")
+        print(f"\ncomparison of the {len(runs)} runs: {index}", flush=True)
+        print(report.compare_text(runs), flush=True)
+    return runs
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m allocbench.bench", description=__doc__.split("\n")[0]
@@ -406,6 +520,19 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         help="RLIMIT_AS of every worker process, in bytes (default: none)",
     )
+    ap.add_argument(
+        "--python",
+        default="",
+        help=f"interpreter ids, comma-separated ({interpreters.allowed()}); default: the "
+        "newest optimised CPython present (--instructions: this interpreter)",
+    )
+    ap.add_argument(
+        "--pythonmalloc",
+        default="",
+        help="the workers' PYTHONMALLOC, comma-separated ("
+        + ", ".join(interpreters.PYTHONMALLOC_VALUES)
+        + "; mimalloc on 3.13+); default: default",
+    )
     args = ap.parse_args(argv)
     if args.instructions:
         if args.mode is not None:
@@ -417,18 +544,27 @@ def main(argv: list[str] | None = None) -> int:
         except (TypeError, ValueError) as e:
             ap.error(f"--flavours: {e}")
         extra = ["--run-id", args.run_id] if args.run_id else []
+        if args.python:
+            extra += ["--python", args.python]
+        if args.pythonmalloc:
+            ap.error(
+                "--pythonmalloc times the workloads under another allocator; counting "
+                "runs keep CPython's default"
+            )
         return instructions.main(
             ["--flavours", ",".join(flavours), "--filter", args.filter, "--out", args.out, *extra]
         )
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        run_bench(
+        run_plan(
             parse_flavours(args.flavours),
             args.mode or "quick",
             args.filter or None,
             Path(args.out),
             args.run_id,
             args.memory_limit,
+            interpreters.parse_ids(args.python) if args.python.strip() else None,
+            interpreters.parse_pythonmallocs(args.pythonmalloc),
         )
     except (TypeError, ValueError, BenchError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -3,7 +3,13 @@ flavour, counted by ``valgrind --tool=callgrind`` (the same binary and input giv
 count whatever else the machine is doing).
 
     python -m allocbench.instructions [--flavours a,b] [--filter REGEX] [--out RESULTS]
-                                      [--run-id ID] [--no-wall-time]
+                                      [--run-id ID] [--no-wall-time] [--python 3.15]
+
+``--python`` (an interpreter id of ``allocbench.interpreters``; default: this interpreter, the
+project venv's) counts under another CPython. Debian sid's (3.14, 3.15, 3.13-debian) are
+counted inside the ``make pythons`` root by its own valgrind (the launcher starts the
+interpreter there, which execs valgrind on itself), so the interpreter runs on sid's glibc
+as it does in every other run; the run records the interpreter and its C library.
 
 One callgrind process per flavour runs every selected catalogue point twice, with
 ``loops = 1`` and ``loops = 1 + k`` (k loops of about ``call_ops`` operations). Around each
@@ -41,7 +47,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from . import FLAVOURS, catalogue
+from . import FLAVOURS, catalogue, interpreters
 from .flavour import ROOT, check_name, subprocess_env
 
 EXCLUDED_FAMILIES = ("threads",)
@@ -122,9 +128,28 @@ def parse_dumps(directory: Path) -> dict[str, int]:
     return counts
 
 
-def count_flavour(flavour: str, filter_re: str, root: Path = ROOT) -> dict[str, dict]:
-    """Instructions per op of every point for one flavour (one callgrind process)."""
-    valgrind = shutil.which("valgrind")
+# Run by the interpreter inside the sid root: becomes valgrind there (argv follows).
+EXEC_IN_ROOT = "import os, sys; os.execvp(sys.argv[1], sys.argv[1:])"
+
+
+def count_flavour(
+    flavour: str,
+    filter_re: str,
+    root: Path = ROOT,
+    python: interpreters.Interpreter | None = None,
+) -> dict[str, dict]:
+    """Instructions per op of every point for one flavour (one callgrind process), under
+    ``python`` (default: this interpreter)."""
+    in_root = python is not None and python.in_sid_root
+    if in_root:
+        if not (interpreters.sid_root() / "usr" / "bin" / "valgrind").exists():
+            raise RuntimeError(
+                f"valgrind is not installed in the Debian sid root {interpreters.sid_root()}: "
+                "run make pythons (it installs valgrind there)"
+            )
+        valgrind = "/usr/bin/valgrind"
+    else:
+        valgrind = shutil.which("valgrind")
     if valgrind is None:
         raise RuntimeError("valgrind is not installed (Debian package valgrind)")
     env = subprocess_env(flavour, root=root)
@@ -142,13 +167,16 @@ def count_flavour(flavour: str, filter_re: str, root: Path = ROOT) -> dict[str, 
         f"--callgrind-out-file={tmp}/cg.out",
         "--dump-instr=no",
         "--dump-line=no",
-        sys.executable,
+        python.facts["executable"] if in_root else (python or _here()).command,
         "-m",
         "allocbench.instructions",
         "--worker-count",
         "--filter",
         filter_re,
     ]
+    if in_root:
+        assert python is not None
+        cmd = [python.command, "-c", EXEC_IN_ROOT, *cmd]
     if shutil.which("setarch"):
         cmd = ["setarch", os.uname().machine, "-R", *cmd]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=3600)
@@ -176,11 +204,22 @@ def count_flavour(flavour: str, filter_re: str, root: Path = ROOT) -> dict[str, 
     return result
 
 
-def time_flavour(flavour: str, filter_re: str, root: Path = ROOT) -> dict[str, float]:
+def _here() -> interpreters.Interpreter:
+    """This interpreter (the project venv's), as an Interpreter."""
+    return interpreters.Interpreter("venv", sys.executable, interpreters.facts())
+
+
+def time_flavour(
+    flavour: str,
+    filter_re: str,
+    root: Path = ROOT,
+    python: interpreters.Interpreter | None = None,
+) -> dict[str, float]:
     env = subprocess_env(flavour, root=root)
     env.pop("PYTHONMALLOC", None)
+    exe = (python or _here()).command
     out = subprocess.run(
-        [sys.executable, "-m", "allocbench.instructions", "--worker-time", "--filter", filter_re],
+        [exe, "-m", "allocbench.instructions", "--worker-time", "--filter", filter_re],
         env=env,
         capture_output=True,
         text=True,
@@ -382,8 +421,10 @@ def run(
     run_id: str | None,
     wall_time: bool,
     root: Path = ROOT,
+    python: interpreters.Interpreter | None = None,
 ) -> Path:
     run_id = run_id or dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    interp = python or _here()
     out_dir = out_root / "instructions" / run_id
     if out_dir.exists():
         raise FileExistsError(f"{out_dir} exists: runs are never overwritten")
@@ -394,17 +435,20 @@ def run(
         "excluded_families": list(EXCLUDED_FAMILIES),
         "counts": {},
         "counting_env": dict(CLOCK_FREE_ALLOCATOR_ENV),
-        "python": sys.version.split()[0],
+        "python": interp.facts["version"],
+        "interpreter": {**interp.record(), "facts": interp.facts},
+        "glibc": interp.facts["glibc"],
         "machine": os.uname().nodename,
     }
+    print(f"instructions: interpreter {interp.summary()}", flush=True)
     for n, f in enumerate(flavours, 1):
         print(f"instructions: counting {f} ({n} of {len(flavours)})", flush=True)
-        data["counts"][f] = count_flavour(f, filter_re, root)
+        data["counts"][f] = count_flavour(f, filter_re, root, python)
     if wall_time:
         data["wall_s_per_op"] = {}
         for n, f in enumerate(flavours, 1):
             print(f"instructions: timing {f} natively ({n} of {len(flavours)})", flush=True)
-            data["wall_s_per_op"][f] = time_flavour(f, filter_re, root)
+            data["wall_s_per_op"][f] = time_flavour(f, filter_re, root, python)
         data["prediction"] = prediction(data)
     _atomic_json(out_dir / "instructions.json", data)
     plot(data, out_dir / "instructions_per_pair.png")
@@ -414,8 +458,13 @@ def run(
 
 
 def report_markdown(data: dict[str, Any]) -> str:
+    interp = data.get("interpreter")
     parts = [
         f"# Instructions per operation (callgrind), run {data['run_id']}",
+        "",
+        f"Interpreter {interp['id']}: {interp['summary']}."
+        if interp
+        else f"CPython {data.get('python', '?')} (the interpreter's build was not recorded).",
         "",
         "Deterministic counts: instructions/op = (Ir(1 + k loops) - Ir(1 loop)) / ops. "
         "Ratios: to `system`, and (pair workloads) to the flavour's own raw primitive.",
@@ -463,6 +512,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(ROOT / "results"))
     ap.add_argument("--run-id")
     ap.add_argument("--no-wall-time", action="store_true")
+    ap.add_argument("--python", help=f"interpreter id ({interpreters.allowed()})")
     ap.add_argument("--worker-count", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--worker-time", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
@@ -484,7 +534,18 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--flavours: {e}")
     if not points(a.filter):
         ap.error(f"--filter {a.filter!r} selects no timed workload point")
-    out_dir = run(flavours, a.filter, Path(a.out), a.run_id, not a.no_wall_time)
+    python = None
+    if a.python:
+        try:
+            ids = interpreters.parse_ids(a.python)
+            if len(ids) != 1:
+                raise interpreters.InterpreterError(
+                    f"counts one interpreter per run; got {a.python!r}"
+                )
+            python = interpreters.resolve(ids[0])
+        except interpreters.InterpreterError as e:
+            ap.error(f"--python: {e}")
+    out_dir = run(flavours, a.filter, Path(a.out), a.run_id, not a.no_wall_time, ROOT, python)
     print((out_dir / "instructions.md").read_text())
     print(f"written: {out_dir}")
     return 0

@@ -40,6 +40,9 @@ STAMP = ".allocbench-complete"
 """Written last into a root that is complete; the launchers refuse a root without it."""
 REQUIRED = ("3.14", "3.15")
 OPTIONAL = ("3.13",)
+# Tools installed beside them: valgrind, for `make bench-instructions PY=3.15` (callgrind runs
+# inside the root, on sid's glibc, like the interpreter it counts).
+TOOLS = ("valgrind",)
 # Our launchers' names: python3.13 stays the host's (pyenv) interpreter.
 LAUNCHER = {"3.13": "python3.13-debian"}
 # Suites a Debian archive (one that also serves sid) carries; debian-security does not.
@@ -300,8 +303,8 @@ def install_pythons(root: Path) -> dict[str, str]:
     wanted = [f"python{v}" for v in (*OPTIONAL, *REQUIRED)]
     extra = [f"{p}-dbg" for p in wanted]
     with step("checking which interpreters sid offers"):
-        have = candidates(root, [*wanted, *extra, "libc6"])
-        for p in [*wanted, *extra, "libc6"]:
+        have = candidates(root, [*wanted, *extra, *TOOLS, "libc6"])
+        for p in [*wanted, *extra, *TOOLS, "libc6"]:
             print(f"    {p}: {have.get(p, 'not in sid')}", flush=True)
     missing = [p for p in (f"python{v}" for v in REQUIRED) if p not in have]
     if missing:
@@ -309,6 +312,11 @@ def install_pythons(root: Path) -> dict[str, str]:
     pkgs = [p for p in wanted if p in have]
     with step(f"apt-get install {' '.join(pkgs)}"):
         in_root(root, [*APT_GET, "install", *pkgs], "apt-get install")
+    tools = [t for t in TOOLS if t in have]
+    if tools:
+        with step(f"apt-get install --no-install-recommends {' '.join(tools)}"):
+            argv = [*APT_GET, "install", "--no-install-recommends", *tools]
+            in_root(root, argv, "apt-get install")
     got = installed(root, pkgs)
     return {p.removeprefix("python"): got[p] for p in pkgs if p in got}
 

@@ -465,5 +465,6 @@ fn _rustext(m: &Bound<'_, PyModule>) -> PyResult<()> {
         callgrind_zero,
         callgrind_dump,
     );
+    crate::hazards::register(m)?; // the hazard matrix's probes (hazards.rs)
     Ok(())
 }

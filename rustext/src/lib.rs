@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod callgrind;
 pub mod checks;
+mod hazards; // python feature only: see its #![cfg]
 pub mod workloads;
 
 #[cfg(feature = "python")]

@@ -1,0 +1,819 @@
+"""The hazard matrix: the evidence PyO3's PR 6279 (a ``PyMem_Raw`` global allocator) asks
+for, per flavour x interpreter x ``PYTHONMALLOC``.
+
+    python -m allocbench.hazards [--flavours pymem,system] [--pythons 3.11,3.15,3.11-debian]
+                                 [--pythonmalloc default,malloc,mimalloc,debug]
+                                 [--cells a,b,c,d,a-small,a-large] [--timeout 20]
+                                 [--no-stacks] [--out results/hazards/<run id>/hazards.json]
+
+The hazard: with tracemalloc tracing, CPython <= 3.14's raw-domain hook calls
+``PyGILState_Ensure`` on alloc/realloc (gh-155725, fixed in 3.15). A thread holding the GIL
+that waits for a Rust thread whose allocations reach the raw domain therefore waits forever.
+The cells (``CELLS``; the Rust side is ``rustext/src/hazards.rs``):
+
+* ``a``: tracemalloc on, the GIL holder joins, *without* detaching, a Rust thread that
+  allocates and frees 64 B and 64 KiB blocks; ``a-small`` / ``a-large``: the same with one
+  size only (which of a flavour's paths takes the GIL);
+* ``b``: the same wait inside a ``Drop`` during panic unwinding (``catch_unwind`` in the
+  pyfunction; a guard's ``drop`` joins the thread);
+* ``c``: which Rust blocks tracemalloc sees: N blocks of each size made on the attached
+  thread, traced growth measured while they are live: ``small+large``, ``large only``,
+  ``none`` (seen = at least 90 % of the bytes, unseen = under 10 %);
+* ``d``: clean without tracemalloc: both hazard functions and ``python -m allocbench smoke``
+  exit 0 (under ``PYTHONMALLOC=debug`` the debug hooks abort on a violation).
+
+Every cell runs in its own child process (at most two at once) with a timeout: a child that
+does not finish is reported as ``hangs (timeout N s)`` and killed (first, unless ``--no-stacks``,
+gdb's backtrace of every thread, stored in ``stacks/``); one killed by a signal ``crashes
+(SIGABRT)``. The run uses a private copy of each flavour taken at its start (another build
+of ``build/flavours`` during the run cannot change it; the extension's sha256 is recorded).
+
+Interpreters (``INTERPRETERS``): "3.11" .. "3.15" as ``allocbench.interpreters.find_python``
+finds them (pyenv's 3.11-3.13, Debian sid's optimised 3.14/3.15 of ``make pythons``),
+"3.11-debian" = bookworm's optimised ``/usr/bin/python3.11``, "3.13-debian" = sid's optimised
+3.13 (``make pythons``), or ``label=/path/to/python``.
+Missing ones are listed, free-threaded builds refused. Each interpreter's record says whether
+tracemalloc's raw hook is *expected* to take the GIL (version <= 3.14) and each cell what
+that predicts; the tables show what was measured, and ``surprises`` where they differ.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import FLAVOURS
+from .flavour import ENV_VAR, ROOT, check_name
+from .interpreters import find_python, sid_bin
+
+FORMAT = "allocbench-hazards/1"
+INTERPRETERS = ("3.11", "3.12", "3.13", "3.14", "3.15", "3.11-debian", "3.13-debian")
+DEBIAN_311 = "/usr/bin/python3.11"
+PYTHONMALLOCS = ("default", "malloc", "mimalloc", "debug")
+CELLS = {
+    "a": "tracemalloc on; the GIL holder joins (no detach) a Rust thread allocating 64 B + 64 KiB",
+    "b": "as a, the join inside a Drop during panic unwinding (catch_unwind in the pyfunction)",
+    "c": "tracemalloc sees the Rust blocks (N blocks per size made on the attached thread)",
+    "d": "no tracemalloc: both hazard functions and `allocbench smoke` exit 0",
+    "a-small": "as a, 64 B blocks only",
+    "a-large": "as a, 64 KiB blocks only",
+}
+SMALL, LARGE = 64, 64 << 10
+COUNT = 100  # blocks of each size the joined thread allocates and frees
+C_COUNTS = {"small": 2000, "large": 100}  # 128 000 B and 6.4 MiB held for cell c
+SEEN, UNSEEN = 0.9, 0.1  # cell c: fraction of the held bytes in the traced growth
+TIMEOUT = 20.0
+MAX_PARALLEL = 2  # a 2-core machine: never more children at once
+HAZARD_FUNCTIONS = (
+    "hazard_join_allocating_thread",
+    "hazard_join_in_unwinding_drop",
+    "hazard_traced_growth",
+)
+# Variables that would change what a cell measures: tracing, debug hooks, allocator stats.
+SCRUBBED_ENV = ("PYTHONMALLOC", "PYTHONTRACEMALLOC", "PYTHONDEVMODE", "PYTHONMALLOCSTATS")
+
+# Runs in the child (standard library + the flavour only). argv[1] is the cell's spec.
+CHILD = r"""
+import json, sys, time
+spec = json.loads(sys.argv[1])
+def emit(tag, **kw):
+    print(tag + " " + json.dumps(kw), flush=True)
+try:
+    import allocbench.flavour as flavour
+    m = flavour.load()
+    cell, small, large, count = spec["cell"], spec["small"], spec["large"], spec["count"]
+    small = 0 if cell == "a-large" else small
+    large = 0 if cell == "a-small" else large
+    r = {"backend": m.backend_name()}
+    if cell in ("a", "a-small", "a-large", "b"):
+        import tracemalloc
+        tracemalloc.start()
+        f = m.hazard_join_in_unwinding_drop if cell == "b" else m.hazard_join_allocating_thread
+        emit("HAZARD-START")
+        t0 = time.perf_counter()
+        r["blocks"] = f(small, large, count)
+        r["seconds"] = time.perf_counter() - t0
+        r["expected_blocks"] = count * ((small > 0) + (large > 0))
+    elif cell == "c":
+        import tracemalloc
+        tracemalloc.start()
+        probe = lambda: tracemalloc.get_traced_memory()[0]
+        for name, size in (("small", small), ("large", large)):
+            n = spec["c_counts"][name]
+            before, during = m.hazard_traced_growth(size, n, probe)
+            r[name] = {"size": size, "count": n, "bytes": size * n, "growth": during - before}
+    elif cell == "d":
+        r["expected_blocks"] = 2 * count
+        r["blocks_joined"] = m.hazard_join_allocating_thread(small, large, count)
+        r["blocks_unwound"] = m.hazard_join_in_unwinding_drop(small, large, count)
+        from allocbench.__main__ import main
+        r["smoke_exit"] = main(["smoke"])
+    else:
+        raise ValueError("unknown cell " + repr(cell))
+    emit("HAZARD-RESULT", **r)
+except Exception as e:
+    emit("HAZARD-ERROR", error="%s: %s" % (type(e).__name__, e))
+    sys.exit(3)
+"""
+
+PROBE = r"""
+import json, platform, sys, sysconfig
+gil = getattr(sys, "_is_gil_enabled", None)
+print("HAZARD-PROBE " + json.dumps({
+    "implementation": sys.implementation.name,
+    "version": platform.python_version(),
+    "version_info": list(sys.version_info[:3]),
+    "sys_version": " ".join(sys.version.split()),
+    "executable": sys.executable,
+    "gil_disabled_build": bool(sysconfig.get_config_var("Py_GIL_DISABLED")),
+    "gil_enabled": bool(gil()) if gil is not None else True,
+    "libc": " ".join(platform.libc_ver()),
+}))
+"""
+
+
+class HazardError(RuntimeError):
+    """The matrix cannot run as asked (the message says why and what to do)."""
+
+
+# ---- interpreters ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    id: str
+    command: str  # what to run (a sid interpreter's launcher, else the interpreter itself)
+    facts: dict[str, Any]
+
+    @property
+    def minor(self) -> tuple[int, int]:
+        return tuple(self.facts["version_info"][:2])  # type: ignore[return-value]
+
+    @property
+    def raw_hook_takes_gil(self) -> bool:
+        """CPython <= 3.14: tracemalloc's raw-domain hook calls PyGILState_Ensure on
+        alloc/realloc (gh-155725; 3.15 and main no longer do). A prediction, recorded as data
+        next to what is measured, never used in its place."""
+        return self.minor <= (3, 14)
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "command": self.command,
+            **self.facts,
+            "tracemalloc_raw_hook_takes_gil_expected": self.raw_hook_takes_gil,
+            "why_expected": "CPython <= 3.14 (gh-155725, fixed in 3.15 by PR 156409)",
+        }
+
+
+def locate(ident: str) -> str | None:
+    """The command of interpreter ``ident`` (an id of INTERPRETERS or ``label=path``)."""
+    if "=" in ident:
+        path = ident.partition("=")[2]
+        return path if os.path.isfile(path) and os.access(path, os.X_OK) else None
+    if ident == "3.11-debian":
+        return DEBIAN_311 if os.access(DEBIAN_311, os.X_OK) else None
+    if ident == "3.13-debian":
+        launcher = sid_bin() / "python3.13-debian"
+        return str(launcher) if os.access(launcher, os.X_OK) else None
+    if ident not in INTERPRETERS:
+        raise HazardError(f"unknown interpreter {ident!r}: one of {', '.join(INTERPRETERS)}")
+    return find_python(ident)
+
+
+def missing_hint(ident: str) -> str:
+    if "=" in ident:
+        return f"{ident.partition('=')[2]} is not an executable file"
+    if ident == "3.11-debian":
+        return f"{DEBIAN_311} is not installed (bookworm: apt-get install python3.11)"
+    if ident in ("3.14", "3.15", "3.13-debian"):
+        return f"no {ident}: run `make pythons` (Debian sid's optimised 3.13, 3.14 and 3.15)"
+    return f"no python{ident} on PATH nor in ~/.pyenv/versions/{ident}.*"
+
+
+def probe(command: str) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
+    try:
+        out = subprocess.run(
+            [command, "-c", PROBE], capture_output=True, text=True, timeout=60, env=env
+        )
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise HazardError(f"{command} does not run: {e}") from None
+    lines = [x for x in out.stdout.splitlines() if x.startswith("HAZARD-PROBE ")]
+    if out.returncode != 0 or not lines:
+        raise HazardError(f"{command} exits {out.returncode}: {out.stderr.strip()[-300:]}")
+    facts = json.loads(lines[-1].partition(" ")[2])
+    # PYTHONMALLOC=mimalloc exists from 3.13, and only in builds with mimalloc.
+    try:
+        mi = subprocess.run(
+            [command, "-c", "pass"],
+            capture_output=True,
+            timeout=60,
+            env={**env, "PYTHONMALLOC": "mimalloc"},
+        )
+        facts["pythonmalloc_mimalloc"] = mi.returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        facts["pythonmalloc_mimalloc"] = False
+    return facts
+
+
+def refusal(ident: str, facts: dict[str, Any]) -> str | None:
+    """Why the matrix does not run on this interpreter, or None."""
+    what = f"{ident} ({facts.get('executable')}, {facts.get('version')})"
+    if facts.get("gil_disabled_build") or not facts.get("gil_enabled", True):
+        return (
+            f"{what} is a free-threaded build (Py_GIL_DISABLED={facts.get('gil_disabled_build')}"
+            f", GIL enabled: {facts.get('gil_enabled')}): the hazard is a thread holding the "
+            "GIL, and the flavours are abi3 wheels for the GIL build; refused"
+        )
+    if facts.get("implementation") != "cpython":
+        return f"{what} is {facts.get('implementation')!r}, not CPython; refused"
+    if tuple(facts.get("version_info", (0, 0))[:2]) < (3, 11):
+        return f"{what}: the flavours are abi3 wheels for CPython >= 3.11; refused"
+    return None
+
+
+def resolve(idents: Iterable[str]) -> tuple[list[Interpreter], dict[str, str], dict[str, str]]:
+    """(present interpreters, missing id -> why, refused id -> why)."""
+    found, missing, refused = [], {}, {}
+    for ident in idents:
+        label = ident.partition("=")[0] if "=" in ident else ident
+        command = locate(ident)
+        if command is None:
+            missing[label] = missing_hint(ident)
+            continue
+        try:
+            facts = probe(command)
+        except HazardError as e:
+            missing[label] = str(e)
+            continue
+        why = refusal(label, facts)
+        if why:
+            refused[label] = why
+            continue
+        if "=" not in ident:
+            want = tuple(int(x) for x in ident.partition("-")[0].split("."))
+            if tuple(facts["version_info"][:2]) != want:
+                missing[label] = f"{command} runs {facts['version']}, not {ident}"
+                continue
+        # A pyenv shim re-resolves the version on every start: run the interpreter itself.
+        if "/.pyenv/shims/" in command and os.path.isfile(facts["executable"]):
+            command = facts["executable"]
+        found.append(Interpreter(label, command, facts))
+    return found, missing, refused
+
+
+def pythonmalloc_applies(interp: Interpreter, value: str) -> bool:
+    return value != "mimalloc" or bool(interp.facts.get("pythonmalloc_mimalloc"))
+
+
+# ---- flavours: a private copy for the whole run ---------------------------------------------
+
+
+def so_path(flavour_dir: Path) -> Path:
+    found = sorted((flavour_dir / "allocbench").glob("_rustext*.so"))
+    if not found:
+        raise HazardError(f"{flavour_dir} holds no built extension (allocbench/_rustext*.so)")
+    return found[0]
+
+
+def snapshot(flavours: list[str], src_root: Path, dest: Path, wait: float = 600) -> dict:
+    """Copies each built flavour to ``dest`` (a consistent copy: the build's stamp exists and
+    is unchanged across the copy; a build in progress is waited for) and checks that it loads
+    and has the hazard functions. Returns the facts per flavour."""
+    facts = {}
+    for f in flavours:
+        src, dst = src_root / f, dest / f
+        deadline = time.monotonic() + wait
+        while True:
+            stamp = src / ".stamp"
+            if stamp.exists():
+                before = stamp.stat().st_mtime_ns
+                shutil.rmtree(dst, ignore_errors=True)
+                shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
+                if stamp.exists() and stamp.stat().st_mtime_ns == before:
+                    break
+            if time.monotonic() > deadline:
+                raise HazardError(f"flavour {f} is not built in {src}: make build FLAVOUR={f}")
+            time.sleep(2)
+        code = (
+            "import json, allocbench.flavour as f; m = f.load(); "
+            f"print(json.dumps({{'build': m.build_info(), 'has': [hasattr(m, n) for n in "
+            f"{list(HAZARD_FUNCTIONS)!r}]}}))"
+        )
+        env = {**os.environ, "PYTHONPATH": str(dst), ENV_VAR: f}
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+        )
+        if out.returncode != 0:
+            raise HazardError(f"flavour {f} does not load: {out.stderr.strip()[-400:]}")
+        info = json.loads(out.stdout.strip().splitlines()[-1])
+        if not all(info["has"]):
+            raise HazardError(
+                f"flavour {f} was built without the hazard functions (rustext/src/hazards.rs): "
+                f"make build FLAVOUR={f}"
+            )
+        so = so_path(dst)
+        facts[f] = {
+            "source": str(src),
+            "extension_sha256": hashlib.sha256(so.read_bytes()).hexdigest(),
+            "build_info": info["build"],
+        }
+    return facts
+
+
+# ---- one cell -------------------------------------------------------------------------------
+
+
+def predicted(flavour: str, cell: str, raw_hook_takes_gil: bool) -> str:
+    """What the known facts predict for a cell: the joined thread's blocks reach the raw
+    domain in pymem-raw (every size) and pymem (blocks > 512 B; its small blocks go to the
+    fallback region on a thread without a thread state); the other flavours never call
+    CPython's allocator."""
+    if cell == "c":
+        return "small+large" if flavour in ("pymem", "pymem-raw") else "none"
+    if cell == "d":
+        return "completes"
+    small = cell != "a-large"
+    large = cell != "a-small"
+    via_raw = flavour == "pymem-raw" or (flavour == "pymem" and large)
+    return "hangs" if raw_hook_takes_gil and via_raw and (small or large) else "completes"
+
+
+def child_env(flavour: str, flavour_dir: Path, pythonmalloc: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
+    env.update(
+        {
+            "PYTHONPATH": str(flavour_dir),
+            ENV_VAR: flavour,
+            "PYTHONFAULTHANDLER": "1",  # a crash prints the Python stack
+            "RUST_BACKTRACE": "0",  # cell b's deliberate panic: one line on stderr
+        }
+    )
+    if pythonmalloc != "default":
+        env["PYTHONMALLOC"] = pythonmalloc
+    return env
+
+
+FRAME = re.compile(r"^#\d+\s+(?:0x[0-9a-f]+ in )?(.+?) \(")
+# gdb writes `Thread 2 (Thread 0x7f… (LWP 123) "name"):` or `Thread 2 (LWP 123 "name"):`.
+THREAD = re.compile(r'^Thread \d+ \((?:Thread 0x[0-9a-f]+ \()?LWP (\d+)\)?(?: "([^"]*)")?\)?:')
+NOISE = re.compile(r"futex|pthread_cond|syscall_cancel|PyCOND|PyMUTEX|_PySemaphore|PyParkingLot")
+
+
+def stack_summary(text: str, pid: int | None = None, frames: int = 8) -> list[dict[str, Any]]:
+    """Per thread of a gdb ``thread apply all bt``: its name, whether it is the process's
+    main thread (LWP = ``pid``) and its first function names, innermost first (waiting
+    primitives left out, Rust hashes stripped, repeats of one name (inlined) merged; ``??``
+    is a frame without a symbol, e.g. a static function of a stripped interpreter)."""
+    threads: list[dict[str, Any]] = []
+    for line in text.splitlines():
+        t = THREAD.match(line)
+        if t:
+            lwp = int(t.group(1))
+            threads.append({"lwp": lwp, "name": t.group(2) or "", "main": lwp == pid})
+            threads[-1]["frames"] = []
+            continue
+        m = FRAME.match(line)
+        if m and threads and len(threads[-1]["frames"]) < frames:
+            name = re.sub(r"::h[0-9a-f]{16}$", "", m.group(1))
+            name = re.sub(r"\[[0-9a-f]{16}\]", "", name)
+            kept = threads[-1]["frames"]
+            if not NOISE.search(name) and (not kept or kept[-1] != name):
+                kept.append(name)
+    return threads
+
+
+def gdb_stacks(pid: int) -> str:
+    gdb = shutil.which("gdb")
+    if gdb is None:
+        return "gdb not found: no stack"
+    cmd = [gdb, "-batch", "-nx", "-iex", "set debuginfod enabled off"]
+    # A sid interpreter runs chrooted: its libraries are found through /proc/<pid>/root.
+    cmd += ["-iex", f"set sysroot /proc/{pid}/root", "-p", str(pid)]
+    cmd += ["-ex", "thread apply all bt 40"]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=90)
+    except subprocess.TimeoutExpired:
+        return "gdb timed out"
+    return out.stdout
+
+
+_LIVE: set[subprocess.Popen] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+def _kill(p: subprocess.Popen) -> None:
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def run_cell(
+    flavour: str,
+    flavour_dir: Path,
+    interp: Interpreter,
+    pythonmalloc: str,
+    cell: str,
+    timeout: float = TIMEOUT,
+    stacks_dir: Path | None = None,
+) -> dict[str, Any]:
+    """Runs one cell in a child process; returns how it ended (``outcome``: completes,
+    hangs, crashes, error, or cell c's visibility; ``label``: the table's text)."""
+    spec = {"cell": cell, "small": SMALL, "large": LARGE, "count": COUNT, "c_counts": C_COUNTS}
+    rec: dict[str, Any] = {
+        "interpreter": interp.id,
+        "pythonmalloc": pythonmalloc,
+        "flavour": flavour,
+        "cell": cell,
+        "predicted": predicted(flavour, cell, interp.raw_hook_takes_gil),
+    }
+    t0 = time.monotonic()
+    p = subprocess.Popen(
+        [interp.command, "-c", CHILD, json.dumps(spec)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=child_env(flavour, flavour_dir, pythonmalloc),
+        cwd=flavour_dir,
+        start_new_session=True,  # the whole group is killed on a hang
+    )
+    with _LIVE_LOCK:
+        _LIVE.add(p)
+    try:
+        try:
+            stdout, stderr = p.communicate(timeout=timeout)
+            hung = False
+        except subprocess.TimeoutExpired:
+            hung = True
+            if stacks_dir is not None:
+                text = gdb_stacks(p.pid)
+                stacks_dir.mkdir(parents=True, exist_ok=True)
+                name = f"{interp.id}_{pythonmalloc}_{flavour}_{cell}.txt"
+                (stacks_dir / name).write_text(text)
+                rec["stack_file"] = f"stacks/{name}"
+                rec["stack"] = stack_summary(text, p.pid)
+            _kill(p)
+            stdout, stderr = p.communicate()
+    finally:
+        with _LIVE_LOCK:
+            _LIVE.discard(p)
+    rec["seconds"] = round(time.monotonic() - t0, 3)
+    rec["returncode"] = p.returncode
+    rec["stderr_tail"] = stderr.strip()[-800:]
+    marks = {}
+    for line in stdout.splitlines():
+        tag, _, body = line.partition(" ")
+        if tag.startswith("HAZARD-"):
+            marks[tag] = json.loads(body)
+    result = marks.get("HAZARD-RESULT")
+    if hung:
+        where = "" if "HAZARD-START" in marks or cell in ("c", "d") else " before the hazard"
+        rec["outcome"], rec["label"] = "hangs", f"hangs{where} (timeout {timeout:g} s)"
+    elif p.returncode < 0:
+        sig = signal.Signals(-p.returncode).name
+        rec["outcome"], rec["label"] = "crashes", f"crashes ({sig})"
+    elif "HAZARD-ERROR" in marks:
+        rec["outcome"] = "error"
+        rec["label"] = f"error ({marks['HAZARD-ERROR']['error'][:80]})"
+    elif p.returncode != 0 or result is None:
+        rec["outcome"], rec["label"] = "crashes", f"crashes (exit {p.returncode})"
+    else:
+        rec["result"] = result
+        rec["outcome"], rec["label"] = judge(cell, result)
+    rec["as_predicted"] = rec["outcome"] == rec["predicted"]
+    return rec
+
+
+def visibility(result: dict[str, Any]) -> str:
+    """Cell c: which sizes tracemalloc saw (``small+large``, ``large only``, ``none``, or a
+    percentage where the growth is neither ~all nor ~none of the bytes)."""
+    seen, partial = [], []
+    for name in ("small", "large"):
+        share = result[name]["growth"] / result[name]["bytes"]
+        if share >= SEEN:
+            seen.append(name)
+        elif share >= UNSEEN:
+            partial.append(f"{name} {100 * share:.0f}%")
+    if partial:
+        return "partly: " + ", ".join(seen + partial)
+    if len(seen) == 2:
+        return "small+large"
+    return f"{seen[0]} only" if seen else "none"
+
+
+def judge(cell: str, r: dict[str, Any]) -> tuple[str, str]:
+    if cell == "c":
+        v = visibility(r)
+        return v, v
+    if cell == "d":
+        if r["smoke_exit"] != 0:
+            return "error", f"error (smoke exit {r['smoke_exit']})"
+        blocks = (r["blocks_joined"], r["blocks_unwound"])
+    else:
+        blocks = (r["blocks"],)
+    if any(b != r["expected_blocks"] for b in blocks):
+        return "error", f"error (blocks {blocks}, expected {r['expected_blocks']})"
+    return "completes", "completes"
+
+
+# ---- the matrix -----------------------------------------------------------------------------
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=30
+        )
+        return out.stdout.strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+def run_matrix(
+    flavours: list[str],
+    interps: list[Interpreter],
+    pythonmallocs: list[str],
+    cells: list[str],
+    *,
+    timeout: float = TIMEOUT,
+    parallel: int = MAX_PARALLEL,
+    out_dir: Path,
+    flavours_root: Path | None = None,
+    stacks: bool = False,
+    progress: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Runs every cell (at most ``parallel`` <= 2 children at once); returns the record that
+    ``write`` stores."""
+    if not 1 <= parallel <= MAX_PARALLEL:
+        raise HazardError(f"parallel must be 1..{MAX_PARALLEL} (a 2-core machine)")
+    started = time.monotonic()
+    t_start = dt.datetime.now(dt.UTC)
+    work = Path(tempfile.mkdtemp(prefix="allocbench-hazards-"))
+    try:
+        fl_facts = snapshot(flavours, flavours_root or ROOT / "build" / "flavours", work)
+        jobs = [
+            (i, pm, f, c)
+            for i in interps
+            for pm in pythonmallocs
+            if pythonmalloc_applies(i, pm)
+            for f in flavours
+            for c in cells
+        ]
+        results: list[dict[str, Any]] = []
+        lock = threading.Lock()
+
+        def one(job):
+            i, pm, f, c = job
+            t = time.monotonic() - started
+            r = run_cell(f, work / f, i, pm, c, timeout, out_dir / "stacks" if stacks else None)
+            r["start_s"], r["end_s"] = round(t, 3), round(time.monotonic() - started, 3)
+            with lock:
+                results.append(r)
+                progress(f"[{len(results)}/{len(jobs)}] {i.id} {pm} {f} ({c}): {r['label']}")
+            return r
+
+        try:
+            with ThreadPoolExecutor(max_workers=parallel) as pool:
+                list(pool.map(one, jobs))
+        except BaseException:
+            with _LIVE_LOCK:
+                for p in list(_LIVE):
+                    _kill(p)
+            raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    order = {(i.id, pm, f, c): n for n, (i, pm, f, c) in enumerate(jobs)}
+    results.sort(
+        key=lambda r: order[(r["interpreter"], r["pythonmalloc"], r["flavour"], r["cell"])]
+    )
+    return {
+        "format": FORMAT,
+        "started": t_start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "wall_s": round(time.monotonic() - started, 1),
+        "git_commit": git_commit(),
+        "machine": os.uname().nodename,
+        "timeout_s": timeout,
+        "parallel": parallel,
+        "cells": {c: CELLS[c] for c in cells},
+        "parameters": {
+            "small": SMALL,
+            "large": LARGE,
+            "count": COUNT,
+            "c_counts": C_COUNTS,
+            "c_seen_fraction": SEEN,
+            "c_unseen_fraction": UNSEEN,
+        },
+        "flavours": fl_facts,
+        "pythonmalloc": pythonmallocs,
+        "interpreters": {i.id: i.record() for i in interps},
+        "results": results,
+    }
+
+
+def table(data: dict[str, Any], cell: str) -> str:
+    flavours = list(data["flavours"])
+    by = {
+        (r["interpreter"], r["pythonmalloc"], r["flavour"]): r
+        for r in data["results"]
+        if r["cell"] == cell
+    }
+    lines = [
+        "| interpreter | PYTHONMALLOC | " + " | ".join(flavours) + " |",
+        "|---|---|" + "---|" * len(flavours),
+    ]
+    for ident in data["interpreters"]:
+        for pm in data["pythonmalloc"]:
+            row = [by.get((ident, pm, f)) for f in flavours]
+            if not any(row):
+                continue
+            texts = []
+            for r in row:
+                if r is None:
+                    texts.append("n/a")
+                else:
+                    texts.append(r["label"] + ("" if r["as_predicted"] else " (!)"))
+            lines.append(f"| {ident} | {pm} | " + " | ".join(texts) + " |")
+    return "\n".join(lines)
+
+
+def markdown(data: dict[str, Any]) -> str:
+    out = [
+        f"# Hazard matrix, run {data.get('run_id', '?')}",
+        "",
+        f"Started {data['started']}, wall time {data['wall_s']} s, commit "
+        f"{data['git_commit'][:12]}, machine {data['machine']}; timeout {data['timeout_s']:g} s "
+        f"per cell, {data['parallel']} children at once. Blocks: {data['parameters']['small']} B "
+        f"and {data['parameters']['large']} B, {data['parameters']['count']} of each per join.",
+        "",
+        "## Interpreters",
+        "",
+        "| id | version | command | libc | raw hook takes the GIL (expected, <= 3.14) |",
+        "|---|---|---|---|---|",
+    ]
+    for ident, i in data["interpreters"].items():
+        out.append(
+            f"| {ident} | {i['sys_version']} | `{i['command']}` | {i['libc']} | "
+            f"{'yes' if i['tracemalloc_raw_hook_takes_gil_expected'] else 'no'} |"
+        )
+    for what, key in (("Missing", "missing"), ("Refused", "refused")):
+        for ident, why in data.get(key, {}).items():
+            out.append(f"\n{what}: {ident}: {why}")
+    out += ["", "## Flavours", ""]
+    for f, facts in data["flavours"].items():
+        out.append(f"- {f}: `_rustext` sha256 {facts['extension_sha256'][:16]}…")
+    for cell, what in data["cells"].items():
+        out += ["", f"## ({cell}) {what}", "", table(data, cell)]
+    out += [
+        "",
+        "(!) marks a cell whose outcome differs from the prediction (raw hook takes the GIL on "
+        "<= 3.14; pymem-raw sends every block to the raw domain, pymem only blocks > 512 B).",
+    ]
+    surprises = [r for r in data["results"] if not r["as_predicted"]]
+    out += ["", f"## Surprises: {len(surprises)}", ""]
+    for r in surprises:
+        out.append(
+            f"- {r['interpreter']} {r['pythonmalloc']} {r['flavour']} ({r['cell']}): measured "
+            f"{r['label']}, predicted {r['predicted']}"
+        )
+    stacks: dict[tuple[str, str], list[str]] = {}
+    for r in data["results"]:
+        threads = r.get("stack") or []
+        alloc = [t for t in threads if t["name"] == "hazard-alloc" and t["frames"]]
+        main = [t for t in threads if t["main"] and t["frames"]]
+        if alloc or main:
+            sig = tuple(" < ".join(t[0]["frames"][:7]) if t else "?" for t in (alloc, main))
+            stacks.setdefault(sig, []).append(  # type: ignore[arg-type]
+                f"{r['interpreter']}/{r['pythonmalloc']}/{r['flavour']}/{r['cell']}"
+            )
+    if stacks:
+        out += [
+            "",
+            "## Where the hung cells wait (gdb `--stacks`, innermost frame first)",
+            "",
+            "Full backtraces: `stacks/`.",
+        ]
+        for (alloc_sig, main_sig), where in stacks.items():
+            out += [
+                "",
+                f"{len(where)} cells, e.g. {', '.join(where[:4])}:",
+                f"- allocating thread: `{alloc_sig}`",
+                f"- main thread (holds the GIL): `{main_sig}`",
+            ]
+    return "\n".join(out) + "\n"
+
+
+def write(data: dict[str, Any], json_path: Path) -> Path:
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = json_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    tmp.rename(json_path)
+    md = json_path.with_suffix(".md")
+    md.write_text(markdown(data))
+    return md
+
+
+def split(text: str) -> list[str]:
+    return [x for x in re.split(r"[,\s]+", text.strip()) if x]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m allocbench.hazards", description=__doc__)
+    ap.add_argument("--flavours", default=",".join(FLAVOURS))
+    ap.add_argument(
+        "--pythons",
+        default=",".join(INTERPRETERS),
+        help="interpreter ids (" + ", ".join(INTERPRETERS) + ") or label=/path/to/python",
+    )
+    ap.add_argument("--pythonmalloc", default=",".join(PYTHONMALLOCS))
+    ap.add_argument("--cells", default=",".join(CELLS))
+    ap.add_argument("--timeout", type=float, default=TIMEOUT, help="seconds per cell")
+    ap.add_argument("--parallel", type=int, default=MAX_PARALLEL, help="children at once (1-2)")
+    ap.add_argument("--results", default=str(ROOT / "results"), help="results root")
+    ap.add_argument("--out", help="the JSON (default <results>/hazards/<run id>/hazards.json)")
+    ap.add_argument("--run-id")
+    ap.add_argument(
+        "--stacks",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="a gdb backtrace of every hung cell, before it is killed (default: on)",
+    )
+    ap.add_argument("--flavours-root", default=str(ROOT / "build" / "flavours"))
+    a = ap.parse_args(argv)
+    try:
+        flavours = [check_name(f) for f in split(a.flavours)]
+    except (TypeError, ValueError) as e:
+        ap.error(f"--flavours: {e}")
+    for name, values, allowed in (
+        ("--pythonmalloc", split(a.pythonmalloc), PYTHONMALLOCS),
+        ("--cells", split(a.cells), tuple(CELLS)),
+    ):
+        bad = [v for v in values if v not in allowed]
+        if bad or not values:
+            ap.error(f"{name}: {bad or 'none given'}; allowed: {', '.join(allowed)}")
+    if not a.timeout > 0:
+        ap.error("--timeout must be > 0")
+    if not 1 <= a.parallel <= MAX_PARALLEL:
+        ap.error(f"--parallel must be 1..{MAX_PARALLEL}")
+    run_id = a.run_id or dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", run_id):
+        ap.error(f"--run-id must be letters, digits, '.', '_' or '-'; got {run_id!r}")
+    json_path = Path(a.out) if a.out else Path(a.results) / "hazards" / run_id / "hazards.json"
+    if json_path.exists():
+        ap.error(f"{json_path} exists: runs are never overwritten")
+    try:
+        interps, missing, refused = resolve(split(a.pythons))
+    except HazardError as e:
+        ap.error(str(e))
+    for ident, why in missing.items():
+        print(f"hazards: interpreter {ident} is missing: {why}", file=sys.stderr)
+    for ident, why in refused.items():
+        print(f"hazards: interpreter {ident} refused: {why}", file=sys.stderr)
+    if not interps:
+        print("hazards: no interpreter to run on", file=sys.stderr)
+        return 2
+    for i in interps:
+        print(f"hazards: {i.id}: {i.facts['sys_version']} [{i.command}]", flush=True)
+    try:
+        data = run_matrix(
+            flavours,
+            interps,
+            split(a.pythonmalloc),
+            split(a.cells),
+            timeout=a.timeout,
+            parallel=a.parallel,
+            out_dir=json_path.parent,
+            flavours_root=Path(a.flavours_root),
+            stacks=a.stacks,
+            progress=lambda s: print(s, flush=True),
+        )
+    except HazardError as e:
+        print(f"hazards: {e}", file=sys.stderr)
+        return 2
+    args = sys.argv[1:] if argv is None else argv
+    data.update(run_id=run_id, command=["python", "-m", "allocbench.hazards", *args])
+    data.update(missing=missing, refused=refused)
+    md = write(data, json_path)
+    print(md.read_text())
+    print(f"written: {json_path} and {md.name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
