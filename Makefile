@@ -37,7 +37,7 @@ help:
 	@echo "make regress-instructions BASE=<rev>  instruction counts BASE vs HEAD; fails past THRESHOLD (0.01)"
 	@echo "make stress                the reliability suite at full size (make test runs it small)"
 	@echo "make mutants               mutation testing: cargo-mutants per flavour, mutmut on the statistics and validation"
-	@echo "                           (PART=rust|python FLAVOURS=a,b; ~25 min; build/mutants/; tests/README.md)"
+	@echo "                           (PART=rust|python FLAVOURS=a,b; ~16 min; build/mutants/; tests/README.md)"
 	@echo "make history               asv: benchmark the code commits without stored results (FLAVOURS=a,b LIMIT=n PY=3.12)"
 	@echo "make dashboard             asv publish, then serve the dashboard on http://127.0.0.1:$(PORT)/"
 	@echo "make regress BASE=<rev>    asv continuous BASE..HEAD; fails past FACTOR ($(FACTOR)) (FLAVOURS=a,b)"
