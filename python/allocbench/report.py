@@ -1045,19 +1045,25 @@ def compare_blocks(datas: list[RunData]) -> tuple[list[Block], Block]:
             )
         return f"{v.winner} {r.value:.2f}" + ("" if r.significant else " (n.s.)")
 
+    def answer(d: RunData, v: Verdict | None) -> str:
+        """The run's answer: its winner where the difference is significant, else "tie"
+        (a non-significant winner is not an answer that can change)."""
+        if v is None:
+            return "-"
+        other = v.runner_up if v.winner == d.reference else v.winner
+        if other is None or v.ratios[other].significant:
+            return v.winner
+        return "tie"
+
     rows = []
     for fam in families:
         vs = [p.get(fam) for p in per_run]
-        winners = {v.winner for v in vs if v is not None}
+        answers = [answer(d, v) for d, v in zip(datas, vs, strict=True)]
         metric = next(v.metric for v in vs if v is not None)
         rows.append(
             [fam, metric]
             + [cell(d, v) for d, v in zip(datas, vs, strict=True)]
-            + [
-                "no"
-                if len(winners) == 1
-                else "yes: " + " / ".join(v.winner if v else "-" for v in vs)
-            ]
+            + ["no" if len(set(answers)) == 1 else "yes: " + " / ".join(answers)]
         )
     refs = sorted({d.reference for d in datas})
     verdict_table: Block = ("table", ["family", "metric", *labels, "answer changes?"], rows)

@@ -72,10 +72,8 @@ fn timed_workloads_report_the_time_of_their_work() {
 
 #[test]
 fn thread_workloads_report_the_time_of_their_work() {
-    // No per-op floor for threads_churn yet: its clock can start after the work
-    // (threads_churn_clock_covers_the_threads_work below).
-    measured("threads_churn", 0, 1.0, || threads_churn(20, 2, 64, 256));
-    measured("threads_churn, one thread", 0, 1.0, || {
+    measured("threads_churn", 20 * 256, 1.0, || threads_churn(20, 2, 64, 256));
+    measured("threads_churn, one thread", 20 * 256, 1.0, || {
         threads_churn(20, 1, 64, 256)
     });
     // The producer's allocating time plus the consumer's freeing time: two threads.
@@ -86,13 +84,11 @@ fn thread_workloads_report_the_time_of_their_work() {
     assert!(cross_thread_free(1, usize::MAX, 1).is_err());
 }
 
-/// A known bug, reported and not fixed here: `threads_churn` starts its clock when the
-/// calling thread returns from the start barrier. With as many workers as cores that thread
-/// often runs only after the workers finished, and the call reports ~0.2 ns per op where
-/// the real cost is 25-55 ns (2-core VM: 10-40 % of calls with 2 or 4 threads). Un-ignore
-/// once the workers' own clocks bound the measurement.
+/// threads_churn's clock once started when the calling thread returned from the start
+/// barrier; with as many workers as cores that thread often ran only after the workers had
+/// finished, and calls reported ~0.2 ns per op where the real cost is 25-55 ns. The
+/// workers' own clocks bound the measurement now.
 #[test]
-#[ignore = "fails until threads_churn's clock covers the workers' work (threads.rs)"]
 fn threads_churn_clock_covers_the_threads_work() {
     for threads in [2, 4] {
         for _ in 0..50 {
