@@ -72,7 +72,9 @@ fn timed_workloads_report_the_time_of_their_work() {
 
 #[test]
 fn thread_workloads_report_the_time_of_their_work() {
-    measured("threads_churn", 20 * 256, 1.0, || threads_churn(20, 2, 64, 256));
+    measured("threads_churn", 20 * 256, 1.0, || {
+        threads_churn(20, 2, 64, 256)
+    });
     measured("threads_churn, one thread", 20 * 256, 1.0, || {
         threads_churn(20, 1, 64, 256)
     });
