@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
+import types
 
 import pyperf
 import pytest
@@ -410,3 +411,48 @@ def test_memory_figures_are_flattened_by_phase():
     }
     with pytest.raises(ValueError, match="unexpected value"):
         suite.figures({"x": "text"})
+
+
+def test_report_summarises_the_newest_stored_hazard_run(tmp_path):
+    """The report's hazard section reads the newest results/hazards/<id>/hazards.json: the
+    cells that did not complete per interpreter and flavour, and what tracemalloc saw."""
+    from allocbench import report
+
+    run_dir = tmp_path / "pyperf" / "r1"
+    run_dir.mkdir(parents=True)
+    data = types.SimpleNamespace(run_dir=run_dir)
+    assert ("p", "No hazard run is stored: make hazards.") in report.hazard_section(data)
+
+    def cell(fl, c, outcome, label=None):
+        return {"interpreter": "3.11", "flavour": fl, "cell": c, "outcome": outcome,
+                "label": label or outcome}  # fmt: skip
+
+    for rid, hang in (("20260101T000000Z", "completes"), ("20260102T000000Z", "hangs")):
+        d = tmp_path / "hazards" / rid
+        d.mkdir(parents=True)
+        h = {
+            "run_id": rid,
+            "flavours": ["pymem", "system"],
+            "pythonmalloc": ["default"],
+            "timeout_s": 20,
+            "cells": {"a": "join", "c": "seen"},
+            "interpreters": {"3.11": {"version": "3.11.7"}},
+            "results": [
+                cell("pymem", "a", hang),
+                cell("pymem", "c", "small+large"),
+                cell("system", "a", "completes"),
+                cell("system", "c", "none"),
+            ],
+        }
+        (d / "hazards.json").write_text(json.dumps(h))
+    blocks = report.hazard_section(data)
+    table = next(b for b in blocks if b[0] == "table")
+    assert table[1] == ["interpreter", "pymem", "system"]
+    assert table[2] == [
+        [
+            "3.11 (3.11.7)",
+            "hangs/fails: a; tracemalloc sees: small+large",
+            "all complete; tracemalloc sees: none",
+        ]
+    ]
+    assert any("20260102T000000Z" in b[1] for b in blocks if b[0] == "p")

@@ -1395,6 +1395,46 @@ PLOTS: tuple[Callable[[RunData, Path], Plot], ...] = (
 )
 
 
+def hazard_section(data: RunData) -> list[Block]:
+    """The newest hazard matrix stored beside this run's results (``make hazards``),
+    summarised per interpreter and flavour: the cells that did not complete, and which Rust
+    blocks tracemalloc saw."""
+    blocks: list[Block] = [("h2", "Hazard matrix (make hazards)")]
+    runs = sorted((data.run_dir.parent.parent / "hazards").glob("*/hazards.json"))
+    if not runs:
+        return [*blocks, ("p", "No hazard run is stored: make hazards.")]
+    try:
+        h = json.loads(runs[-1].read_text(encoding="utf-8"))
+        results, flavours = h["results"], h["flavours"]
+        interpreters = list(h["interpreters"])
+    except (ValueError, KeyError, TypeError) as e:
+        return [*blocks, ("p", f"The stored hazard run {runs[-1]} cannot be read: {e}")]
+    blocks.append(
+        (
+            "p",
+            f"Run {h.get('run_id', runs[-1].parent.name)} ({runs[-1].parent}), every PYTHONMALLOC "
+            f"value of it ({', '.join(h.get('pythonmalloc', []))}) pooled; timeout "
+            f"{h.get('timeout_s')} s per cell. Cells: "
+            + "; ".join(f"{k}: {v}" for k, v in h.get("cells", {}).items())
+            + ". A cell is listed when it did not complete under some PYTHONMALLOC value.",
+        )
+    )
+    rows = []
+    for interp in interpreters:
+        row = [f"{interp} ({h['interpreters'][interp].get('version', '?')})"]
+        for fl in flavours:
+            mine = [r for r in results if r["interpreter"] == interp and r["flavour"] == fl]
+            bad = sorted(
+                {r["cell"] for r in mine if r["cell"] != "c" and r["outcome"] != "completes"}
+            )
+            seen = sorted({r.get("label", r["outcome"]) for r in mine if r["cell"] == "c"})
+            text = ("hangs/fails: " + ", ".join(bad)) if bad else "all complete"
+            row.append(f"{text}; tracemalloc sees: {' / '.join(seen) or '-'}")
+        rows.append(row)
+    blocks.append(("table", ["interpreter", *flavours], rows))
+    return blocks
+
+
 def instruction_section(data: RunData, out: Path) -> list[Block]:
     """The newest instruction-count run stored beside this run's results (``make
     bench-instructions``): its table, its plot, and how well counts predicted wall time."""
@@ -1482,6 +1522,7 @@ def build(run_dir: Path | str, out_dir: Path | str, bench_started: float | None 
         blocks.append(("h2", f"python -m pyperf compare_to {data.reference}.json ... --table"))
         blocks.append(("pre", comparison))
     blocks += instruction_section(data, out)
+    blocks += hazard_section(data)
     blocks += verdict_section(data)  # the report ends with the verdict
 
     title = f"allocbench report: {data.record.get('run_id', data.run_dir.name)}"
