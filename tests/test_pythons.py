@@ -185,6 +185,25 @@ def test_launcher_passes_everything_through(version, tmp_path):
     assert lines[2] in ("0 True", "1 True")
 
 
+def test_launchers_made_from_another_checkout_serve_this_one(tmp_path):
+    """`make pythons` run from a clone in /tmp (as CI does) writes launchers that bind /tmp,
+    not /work: they still run in this checkout, because each launch binds the top directory
+    of its own working directory."""
+    launcher("3.15")  # the root is set up
+    (made,) = pythons.write_launchers(
+        sid_root(), tmp_path / "bin", {"3.15": "0"}, ["/tmp", "/proc", "/sys", "/dev"]
+    )
+    out = subprocess.run(
+        [made, "-c", "import os; print(os.getcwd(), os.path.isfile('README.md'))"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [str(ROOT), "True"]
+
+
 def test_launcher_keeps_the_process_and_its_signals():
     """Every step execs: the interpreter has the launcher's process id, so a signal sent to
     the launched process reaches the interpreter and ends it as that signal."""

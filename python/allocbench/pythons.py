@@ -53,6 +53,8 @@ DEBIAN_SUITES = {
 # Host directories that are never bound over the root's own (only a subdirectory is).
 SYSTEM_DIRS = {"bin", "boot", "etc", "lib", "lib32", "lib64", "libx32", "sbin", "usr", "var"}
 SYSTEM_DIRS |= {"run", "proc", "sys", "dev", "srv", "opt", "mnt", "media", "home", ""}
+# Top directories whose subdirectories are the ones to bind (/home/me, /srv/x).
+DEEPER_DIRS = {"srv", "opt", "mnt", "media", "home"}
 APT_ENV = {
     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "HOME": "/root",
@@ -328,6 +330,8 @@ LAUNCHER_SH = """#!/bin/sh
 # made by `make pythons` (python -m allocbench.pythons), which rewrites this file.
 # A private mount namespace binds these host directories at the same paths:
 #   {binds}
+# and the top directory of the working directory at launch (/work for /work/main; not a
+# system directory), so the launchers serve any checkout, not only the one that made them.
 # The working directory (outside them: the root's own directory of that name), arguments,
 # environment, exit status and signals pass through (each step execs: the interpreter keeps
 # this script's process id).
@@ -342,7 +346,13 @@ if [ "$(id -u)" != 0 ]; then
 fi
 exec unshare --mount --propagation private /bin/sh -c '
 r=$1; shift
-for d in {binds}; do mount --rbind "$d" "$r$d" || exit 127; done
+top=$(pwd -P | cut -d/ -f1-2)
+case " {deeper} " in *" $top "*) top=$(pwd -P | cut -d/ -f1-3);; esac
+case " {system} " in *" $top "*) top=;; esac
+for d in {binds} $top; do
+  [ -d "$r$d" ] || mkdir -p "$r$d" || exit 127
+  mount --rbind "$d" "$r$d" || exit 127
+done
 exec unshare --root="$r" --wd="$(pwd -P)" "$@"
 ' {name} "$root" {exe} "$@"
 """
@@ -380,6 +390,8 @@ def write_launchers(root: Path, bin_dir: Path, versions: dict[str, str], binds: 
             package=f"python{v}",
             pkg_version=pkg_version,
             binds=" ".join(shlex.quote(b) for b in binds),
+            deeper=" ".join(f"/{d}" for d in sorted(DEEPER_DIRS)),
+            system=" ".join(f"/{d}" for d in sorted(SYSTEM_DIRS - DEEPER_DIRS) if d),
             root=shlex.quote(str(root)),
             stamp=STAMP,
             name=name,
