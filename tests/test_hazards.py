@@ -197,7 +197,7 @@ def test_free_threaded_interpreter_is_refused(tmp_path, capsys):
         "libc": "glibc 2.36",
     }
     fake.write_text(
-        f"#!{sys.executable}\nprint('HAZARD-PROBE ' + {json.dumps(json.dumps(facts))})\n"
+        f"#!{sys.executable}\nprint('ALLOCBENCH-FACTS ' + {json.dumps(json.dumps(facts))})\n"
     )
     fake.chmod(0o755)
     argv = ["--pythons", f"3.14t={fake}", "--out", str(tmp_path / "h.json"), "--no-stacks"]

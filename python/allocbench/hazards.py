@@ -28,11 +28,10 @@ gdb's backtrace of every thread, stored in ``stacks/``); one killed by a signal 
 (SIGABRT)``. The run uses a private copy of each flavour taken at its start (another build
 of ``build/flavours`` during the run cannot change it; the extension's sha256 is recorded).
 
-Interpreters (``INTERPRETERS``): "3.11" .. "3.15" as ``allocbench.interpreters.find_python``
-finds them (pyenv's 3.11-3.13, Debian sid's optimised 3.14/3.15 of ``make pythons``),
-"3.11-debian" = bookworm's optimised ``/usr/bin/python3.11``, "3.13-debian" = sid's optimised
-3.13 (``make pythons``), or ``label=/path/to/python``.
-Missing ones are listed, free-threaded builds refused. Each interpreter's record says whether
+Interpreters: the ids of the PY knob (``allocbench.interpreters.IDS``: pyenv's 3.11-3.13,
+Debian sid's optimised 3.14/3.15/3.13-debian of ``make pythons``, bookworm's 3.11-debian),
+or ``label=/path/to/python``; found, described and refused (free-threaded builds) by
+``allocbench.interpreters``. Missing ones are listed. Each interpreter's record says whether
 tracemalloc's raw hook is *expected* to take the GIL (version <= 3.14) and each cell what
 that predicts; the tables show what was measured, and ``surprises`` where they differ.
 """
@@ -40,6 +39,7 @@ that predicts; the tables show what was measured, and ``surprises`` where they d
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -54,17 +54,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import FLAVOURS
+from . import FLAVOURS, interpreters
 from .flavour import ENV_VAR, ROOT, check_name
-from .interpreters import find_python, sid_bin
 
 FORMAT = "allocbench-hazards/1"
-INTERPRETERS = ("3.11", "3.12", "3.13", "3.14", "3.15", "3.11-debian", "3.13-debian")
-DEBIAN_311 = "/usr/bin/python3.11"
+INTERPRETERS = tuple(interpreters.IDS)  # the PY knob's ids
 PYTHONMALLOCS = ("default", "malloc", "mimalloc", "debug")
 CELLS = {
     "a": "tracemalloc on; the GIL holder joins (no detach) a Rust thread allocating 64 B + 64 KiB",
@@ -132,21 +129,6 @@ except Exception as e:
     sys.exit(3)
 """
 
-PROBE = r"""
-import json, platform, sys, sysconfig
-gil = getattr(sys, "_is_gil_enabled", None)
-print("HAZARD-PROBE " + json.dumps({
-    "implementation": sys.implementation.name,
-    "version": platform.python_version(),
-    "version_info": list(sys.version_info[:3]),
-    "sys_version": " ".join(sys.version.split()),
-    "executable": sys.executable,
-    "gil_disabled_build": bool(sysconfig.get_config_var("Py_GIL_DISABLED")),
-    "gil_enabled": bool(gil()) if gil is not None else True,
-    "libc": " ".join(platform.libc_ver()),
-}))
-"""
-
 
 class HazardError(RuntimeError):
     """The matrix cannot run as asked (the message says why and what to do)."""
@@ -155,131 +137,70 @@ class HazardError(RuntimeError):
 # ---- interpreters ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Interpreter:
-    id: str
-    command: str  # what to run (a sid interpreter's launcher, else the interpreter itself)
-    facts: dict[str, Any]
-
-    @property
-    def minor(self) -> tuple[int, int]:
-        return tuple(self.facts["version_info"][:2])  # type: ignore[return-value]
-
-    @property
-    def raw_hook_takes_gil(self) -> bool:
-        """CPython <= 3.14: tracemalloc's raw-domain hook calls PyGILState_Ensure on
-        alloc/realloc (gh-155725; 3.15 and main no longer do). A prediction, recorded as data
-        next to what is measured, never used in its place."""
-        return self.minor <= (3, 14)
-
-    def record(self) -> dict[str, Any]:
-        return {
-            "command": self.command,
-            **self.facts,
-            "tracemalloc_raw_hook_takes_gil_expected": self.raw_hook_takes_gil,
-            "why_expected": "CPython <= 3.14 (gh-155725, fixed in 3.15 by PR 156409)",
-        }
+# The interpreters are allocbench.interpreters' (ids, location, facts, refusals); the matrix
+# adds only its prediction and a label for ``label=/path`` interpreters.
+Interpreter = interpreters.Interpreter
 
 
-def locate(ident: str) -> str | None:
-    """The command of interpreter ``ident`` (an id of INTERPRETERS or ``label=path``)."""
-    if "=" in ident:
-        path = ident.partition("=")[2]
-        return path if os.path.isfile(path) and os.access(path, os.X_OK) else None
-    if ident == "3.11-debian":
-        return DEBIAN_311 if os.access(DEBIAN_311, os.X_OK) else None
-    if ident == "3.13-debian":
-        launcher = sid_bin() / "python3.13-debian"
-        return str(launcher) if os.access(launcher, os.X_OK) else None
-    if ident not in INTERPRETERS:
-        raise HazardError(f"unknown interpreter {ident!r}: one of {', '.join(INTERPRETERS)}")
-    return find_python(ident)
+def raw_hook_takes_gil(interp: Interpreter) -> bool:
+    """CPython <= 3.14: tracemalloc's raw-domain hook calls PyGILState_Ensure on
+    alloc/realloc (gh-155725; 3.15 and main no longer do). A prediction, recorded as data
+    next to what is measured, never used in its place."""
+    return tuple(interp.facts["version_info"][:2]) <= (3, 14)
 
 
-def missing_hint(ident: str) -> str:
-    if "=" in ident:
-        return f"{ident.partition('=')[2]} is not an executable file"
-    if ident == "3.11-debian":
-        return f"{DEBIAN_311} is not installed (bookworm: apt-get install python3.11)"
-    if ident in ("3.14", "3.15", "3.13-debian"):
-        return f"no {ident}: run `make pythons` (Debian sid's optimised 3.13, 3.14 and 3.15)"
-    return f"no python{ident} on PATH nor in ~/.pyenv/versions/{ident}.*"
-
-
-def probe(command: str) -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
-    try:
-        out = subprocess.run(
-            [command, "-c", PROBE], capture_output=True, text=True, timeout=60, env=env
-        )
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise HazardError(f"{command} does not run: {e}") from None
-    lines = [x for x in out.stdout.splitlines() if x.startswith("HAZARD-PROBE ")]
-    if out.returncode != 0 or not lines:
-        raise HazardError(f"{command} exits {out.returncode}: {out.stderr.strip()[-300:]}")
-    facts = json.loads(lines[-1].partition(" ")[2])
-    # PYTHONMALLOC=mimalloc exists from 3.13, and only in builds with mimalloc.
-    try:
-        mi = subprocess.run(
-            [command, "-c", "pass"],
-            capture_output=True,
-            timeout=60,
-            env={**env, "PYTHONMALLOC": "mimalloc"},
-        )
-        facts["pythonmalloc_mimalloc"] = mi.returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        facts["pythonmalloc_mimalloc"] = False
-    return facts
-
-
-def refusal(ident: str, facts: dict[str, Any]) -> str | None:
-    """Why the matrix does not run on this interpreter, or None."""
-    what = f"{ident} ({facts.get('executable')}, {facts.get('version')})"
-    if facts.get("gil_disabled_build") or not facts.get("gil_enabled", True):
-        return (
-            f"{what} is a free-threaded build (Py_GIL_DISABLED={facts.get('gil_disabled_build')}"
-            f", GIL enabled: {facts.get('gil_enabled')}): the hazard is a thread holding the "
-            "GIL, and the flavours are abi3 wheels for the GIL build; refused"
-        )
-    if facts.get("implementation") != "cpython":
-        return f"{what} is {facts.get('implementation')!r}, not CPython; refused"
-    if tuple(facts.get("version_info", (0, 0))[:2]) < (3, 11):
-        return f"{what}: the flavours are abi3 wheels for CPython >= 3.11; refused"
-    return None
+def record(interp: Interpreter) -> dict[str, Any]:
+    f = interp.facts
+    return {
+        "command": interp.command,
+        "implementation": f["implementation"],
+        "version": f["version"],
+        "version_info": f["version_info"],
+        "sys_version": f["sys_version"],
+        "executable": f["executable"],
+        "gil_disabled_build": f["gil_disabled_build"],
+        "gil_enabled": f["gil_enabled"],
+        "libc": f"glibc {f.get('glibc', 'unknown')}",
+        "build": interpreters.summary(f),
+        "pythonmalloc_mimalloc": pythonmalloc_applies(interp, "mimalloc"),
+        "tracemalloc_raw_hook_takes_gil_expected": raw_hook_takes_gil(interp),
+        "why_expected": "CPython <= 3.14 (gh-155725, fixed in 3.15 by PR 156409)",
+    }
 
 
 def resolve(idents: Iterable[str]) -> tuple[list[Interpreter], dict[str, str], dict[str, str]]:
-    """(present interpreters, missing id -> why, refused id -> why)."""
+    """(present interpreters, missing id -> why, refused id -> why). An ident is a PY id or
+    ``label=/path/to/python``."""
     found, missing, refused = [], {}, {}
     for ident in idents:
-        label = ident.partition("=")[0] if "=" in ident else ident
-        command = locate(ident)
-        if command is None:
-            missing[label] = missing_hint(ident)
+        label, _, path = ident.partition("=")
+        name = os.path.abspath(path) if path else ident
+        if name not in interpreters.IDS and not path:
+            raise HazardError(f"unknown interpreter {ident!r}: one of {', '.join(INTERPRETERS)}")
+        if interpreters.locate(name) is None:
+            missing[label] = interpreters.missing_hint(name)
             continue
         try:
-            facts = probe(command)
-        except HazardError as e:
+            interp = interpreters.resolve(name)
+        except interpreters.UnsupportedInterpreter as e:
+            refused[label] = str(e)
+            continue
+        except interpreters.InterpreterError as e:
             missing[label] = str(e)
             continue
-        why = refusal(label, facts)
-        if why:
-            refused[label] = why
-            continue
-        if "=" not in ident:
-            want = tuple(int(x) for x in ident.partition("-")[0].split("."))
-            if tuple(facts["version_info"][:2]) != want:
-                missing[label] = f"{command} runs {facts['version']}, not {ident}"
-                continue
-        # A pyenv shim re-resolves the version on every start: run the interpreter itself.
-        if "/.pyenv/shims/" in command and os.path.isfile(facts["executable"]):
-            command = facts["executable"]
-        found.append(Interpreter(label, command, facts))
+        found.append(dataclasses.replace(interp, id=label))
     return found, missing, refused
 
 
 def pythonmalloc_applies(interp: Interpreter, value: str) -> bool:
-    return value != "mimalloc" or bool(interp.facts.get("pythonmalloc_mimalloc"))
+    """Whether the interpreter takes PYTHONMALLOC=value (debug and malloc: every one)."""
+    if value not in interpreters.PYTHONMALLOC_VALUES:
+        return True
+    try:
+        interpreters.check_pythonmalloc(value, interp)
+    except interpreters.InterpreterError:
+        return False
+    return True
 
 
 # ---- flavours: a private copy for the whole run ---------------------------------------------
@@ -442,7 +363,7 @@ def run_cell(
         "pythonmalloc": pythonmalloc,
         "flavour": flavour,
         "cell": cell,
-        "predicted": predicted(flavour, cell, interp.raw_hook_takes_gil),
+        "predicted": predicted(flavour, cell, raw_hook_takes_gil(interp)),
     }
     t0 = time.monotonic()
     p = subprocess.Popen(
@@ -622,7 +543,7 @@ def run_matrix(
         },
         "flavours": fl_facts,
         "pythonmalloc": pythonmallocs,
-        "interpreters": {i.id: i.record() for i in interps},
+        "interpreters": {i.id: record(i) for i in interps},
         "results": results,
     }
 

@@ -113,7 +113,11 @@ class InterpreterError(ValueError):
     """An interpreter id that is unknown, absent, or refused (the message says why)."""
 
 
-class FreeThreadedError(InterpreterError):
+class UnsupportedInterpreter(InterpreterError):
+    """An interpreter that is present but refused by ``check_supported``."""
+
+
+class FreeThreadedError(UnsupportedInterpreter):
     """A free-threaded build: the suite does not run on one (see ``check_supported``)."""
 
 
@@ -313,17 +317,19 @@ def check_supported(f: dict[str, Any], name: str = "") -> None:
     suite says so instead of guessing."""
     label = f"{name} ({f.get('executable', '?')})" if name else f.get("executable", "?")
     if f.get("implementation") != "cpython":
-        raise InterpreterError(f"{label} is {f.get('implementation')!r}, not CPython")
+        raise UnsupportedInterpreter(f"{label} is {f.get('implementation')!r}, not CPython")
     if f.get("gil_disabled_build") or not f.get("gil_enabled", True):
         raise FreeThreadedError(
-            f"{label} is a free-threaded CPython {f.get('version', '?')} (Py_GIL_DISABLED "
+            f"{label} is a free-threaded build of CPython {f.get('version', '?')} (Py_GIL_DISABLED "
             f"build: {f.get('gil_disabled_build')}, GIL enabled: {f.get('gil_enabled')}): "
             "allocbench does not run on free-threaded builds: its flavours are abi3 wheels "
             "for the GIL build (a free-threaded one needs pyo3's abi3t wheel) and the pymem "
             "backend's thread-state check is written for the GIL"
         )
     if tuple(f.get("version_info", (0, 0))) < (3, 11):
-        raise InterpreterError(f"{label} is CPython {f.get('version')}; the wheels need >= 3.11")
+        raise UnsupportedInterpreter(
+            f"{label} is CPython {f.get('version')}; the wheels need >= 3.11"
+        )
 
 
 @dataclass(frozen=True)
