@@ -350,6 +350,7 @@ top=$(pwd -P | cut -d/ -f1-2)
 case " {deeper} " in *" $top "*) top=$(pwd -P | cut -d/ -f1-3);; esac
 case " {system} " in *" $top "*) top=;; esac
 for d in {binds} $top; do
+  [ -d "$d" ] || continue  # a directory bound when the launcher was made may be gone since
   [ -d "$r$d" ] || mkdir -p "$r$d" || exit 127
   mount --rbind "$d" "$r$d" || exit 127
 done

@@ -466,5 +466,6 @@ fn _rustext(m: &Bound<'_, PyModule>) -> PyResult<()> {
         callgrind_dump,
     );
     crate::hazards::register(m)?; // the hazard matrix's probes (hazards.rs)
+    crate::soundness::register(m)?; // the soundness reproductions (soundness.rs)
     Ok(())
 }

@@ -5,6 +5,7 @@ pub mod backend;
 pub mod callgrind;
 pub mod checks;
 mod hazards; // python feature only: see its #![cfg]
+mod soundness; // likewise
 pub mod workloads;
 
 #[cfg(feature = "python")]

@@ -22,20 +22,112 @@ type ReallocFn = unsafe extern "C" fn(*mut c_void, usize) -> *mut c_void;
 type FreeFn = unsafe extern "C" fn(*mut c_void);
 type TstateFn = unsafe extern "C" fn() -> *mut c_void;
 
-/// How to ask "does this thread have an attached thread state?" on this CPython.
+/// Where the probe reads, found once at start-up (see [`calibrate`]).
 #[derive(Clone, Copy)]
-enum AttachedProbe {
-    /// 3.12+: `_PyThreadState_UncheckedGet` (3.12) / `PyThreadState_GetUnchecked` (3.13+)
-    /// read a per-thread variable that is NULL while the thread is detached.
-    PerThread(TstateFn),
-    /// 3.11: `_PyThreadState_UncheckedGet` returns the GIL holder's state (a global), so it
-    /// is compared with this thread's own state from the GILState TSS slot. Not
-    /// `PyGILState_Check`, which answers 1 whenever its check is disabled (subinterpreters)
-    /// or its TSS key is gone (late finalisation).
-    GilHolder {
-        holder: TstateFn,
-        this_thread: TstateFn,
-    },
+pub(crate) struct Probe {
+    /// 3.12+: this thread's attached state (`PyThreadState_GetUnchecked`, or
+    /// `_PyThreadState_UncheckedGet` on 3.12), NULL while detached. 3.11: the GIL holder's
+    /// state (`_PyThreadState_UncheckedGet` reads a global there).
+    current: TstateFn,
+    /// Byte offset of `thread_id` in `PyThreadState` (3.12+): the thread the state is
+    /// bound to, which is the thread whose GILState slot holds it.
+    thread_id_off: usize,
+    /// The main interpreter: states of other interpreters count as detached.
+    main_interp: usize,
+    /// 3.11 only: the GIL holder is ours iff its eval loop's `_PyCFrame` is on our stack.
+    gil_holder_global: bool,
+}
+
+/// `PyThreadState.interp`: the third pointer in every version (prev, next, interp).
+const INTERP_OFF: usize = 16;
+/// `PyThreadState.cframe` on 3.11 (offsetof with 3.11's headers; checked at calibration).
+const CFRAME_OFF_311: usize = 56;
+
+/// The calling thread's identity as CPython records it (`PyThread_get_thread_ident`, which
+/// is `pthread_self()`): on x86-64 glibc the TCB's self pointer at %fs:0x10, one load.
+#[inline(always)]
+fn thread_self() -> usize {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux", target_env = "gnu"))]
+    {
+        let me: usize;
+        // SAFETY: glibc keeps the TCB's `self` field at %fs:0x10 on x86-64 (tcbhead_t).
+        unsafe {
+            core::arch::asm!("mov {}, qword ptr fs:[0x10]", out(reg) me,
+                options(nostack, readonly, preserves_flags, pure))
+        };
+        me
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux", target_env = "gnu")))]
+    {
+        // SAFETY: always callable.
+        unsafe { libc::pthread_self() as usize }
+    }
+}
+
+/// The stack pointer, and the top of this thread's stack (cached per thread), for 3.11.
+#[inline(always)]
+fn on_this_stack(addr: usize) -> bool {
+    use std::cell::Cell;
+    thread_local! {
+        static TOP: Cell<usize> = const { Cell::new(0) };
+    }
+    let probe_local = 0u8;
+    let sp = &probe_local as *const u8 as usize;
+    let top = TOP.try_with(|t| {
+        if t.get() == 0 {
+            t.set(stack_top());
+        }
+        t.get()
+    });
+    matches!(top, Ok(top) if addr > sp && addr < top)
+}
+
+#[cold]
+#[inline(never)]
+fn stack_top() -> usize {
+    // SAFETY: pthread_getattr_np fills the attr it is given (glibc allocates with its own
+    // malloc, never through this allocator); destroyed after use.
+    unsafe {
+        let mut attr = MaybeUninit::<libc::pthread_attr_t>::uninit();
+        if libc::pthread_getattr_np(libc::pthread_self(), attr.as_mut_ptr()) != 0 {
+            return 0;
+        }
+        let mut addr = core::ptr::null_mut();
+        let mut size = 0;
+        let ok = libc::pthread_attr_getstack(attr.as_ptr(), &mut addr, &mut size) == 0;
+        libc::pthread_attr_destroy(attr.as_mut_ptr());
+        if ok {
+            addr as usize + size
+        } else {
+            0
+        }
+    }
+}
+
+impl Probe {
+    /// True when the calling thread may call MEM-domain functions: it holds the GIL with a
+    /// state of the main interpreter that is its own GILState state (the debug hooks' rule).
+    /// Why each version's reading is sound: the top of `pymem.rs`.
+    #[inline(always)]
+    fn attached(&self) -> bool {
+        // SAFETY: `current` takes no arguments; the fields read are those of a state that is
+        // attached to this thread (3.12+), or re-validated after the read (3.11).
+        unsafe {
+            let t = (self.current)() as *const u8;
+            if t.is_null() {
+                return false;
+            }
+            if !self.gil_holder_global {
+                return *(t.add(self.thread_id_off) as *const usize) == thread_self()
+                    && *(t.add(INTERP_OFF) as *const usize) == self.main_interp;
+            }
+            let cframe = core::ptr::read_volatile(t.add(CFRAME_OFF_311) as *const usize);
+            let interp = core::ptr::read_volatile(t.add(INTERP_OFF) as *const usize);
+            on_this_stack(cframe)
+                && interp == self.main_interp
+                && (self.current)() as *const u8 == t
+        }
+    }
 }
 
 // pymem-raw reads only the raw domain's functions.
@@ -49,28 +141,16 @@ pub(crate) struct Api {
     pub raw_calloc: CallocFn,
     pub raw_realloc: ReallocFn,
     pub raw_free: FreeFn,
-    probe: AttachedProbe,
+    probe: Probe,
     /// `Py_Version`, e.g. 0x030C01F0 for 3.12.1.
     pub version: u32,
 }
 
 impl Api {
-    /// True when the calling thread may call MEM-domain functions (it holds the GIL).
+    /// True when the calling thread may call MEM-domain functions (see [`Probe::attached`]).
     #[inline(always)]
     pub fn attached(&self) -> bool {
-        // SAFETY: the probes take no arguments and only read thread-state variables.
-        unsafe {
-            match self.probe {
-                AttachedProbe::PerThread(get) => !get().is_null(),
-                AttachedProbe::GilHolder {
-                    holder,
-                    this_thread,
-                } => {
-                    let h = holder();
-                    !h.is_null() && h == this_thread()
-                }
-            }
-        }
+        self.probe.attached()
     }
 }
 
@@ -160,16 +240,13 @@ unsafe fn lookup() -> Option<Api> {
     // SAFETY: Py_Version is a `const unsigned long` exported since 3.11.
     let version = unsafe { *version_ptr } as u32;
     let minor = (version >> 16) & 0xff;
-    let probe = if minor >= 13 {
-        AttachedProbe::PerThread(need!("PyThreadState_GetUnchecked", TstateFn))
-    } else if minor == 12 {
-        AttachedProbe::PerThread(need!("_PyThreadState_UncheckedGet", TstateFn))
+    let current = if minor >= 13 {
+        need!("PyThreadState_GetUnchecked", TstateFn)
     } else {
-        AttachedProbe::GilHolder {
-            holder: need!("_PyThreadState_UncheckedGet", TstateFn),
-            this_thread: need!("PyGILState_GetThisThreadState", TstateFn),
-        }
+        need!("_PyThreadState_UncheckedGet", TstateFn)
     };
+    let main_interp = need!("PyInterpreterState_Main", TstateFn);
+    let probe = unsafe { calibrate(current, main_interp() as usize, minor) }?;
     Some(Api {
         mem_malloc: need!("PyMem_Malloc", MallocFn),
         mem_calloc: need!("PyMem_Calloc", CallocFn),
@@ -182,6 +259,44 @@ unsafe fn lookup() -> Option<Api> {
         probe,
         version,
     })
+}
+
+/// Finds where the probe reads on this build. Called by the resolving thread, which is the
+/// thread importing the extension (attached, with the main interpreter's state bound to it).
+/// The offset of `thread_id` is the one word of that state equal to `pthread_self()`;
+/// on 3.11 the `cframe` field must point into this thread's stack. None (the process is
+/// then treated as having no usable MEM domain: every block takes the fallback paths)
+/// when the reading cannot be established.
+unsafe fn calibrate(current: TstateFn, main_interp: usize, minor: u32) -> Option<Probe> {
+    // SAFETY: the getter takes no arguments; a non-NULL result is this thread's own state
+    // (or on 3.11 the holder's, which is this thread's while it imports us).
+    let t = unsafe { current() } as *const usize;
+    if t.is_null() || main_interp == 0 {
+        return None;
+    }
+    let me = unsafe { libc::pthread_self() } as usize;
+    if thread_self() != me || unsafe { *t.add(INTERP_OFF / 8) } != main_interp {
+        return None;
+    }
+    // 64 words cover PyThreadState in 3.11..3.15 (288..360 bytes). No allocation here: this
+    // runs inside the first allocation.
+    let mut hits = (3..64).filter(|&i| unsafe { *t.add(i) } == me);
+    let (Some(word), None) = (hits.next(), hits.next()) else {
+        return None;
+    };
+    let probe = Probe {
+        current,
+        thread_id_off: word * 8,
+        main_interp,
+        gil_holder_global: minor == 11,
+    };
+    // The probe must say yes here, on the importing thread, or it is not read right.
+    probe.attached().then_some(probe)
+}
+
+/// Where the probe reads: (offset of thread_id, reads the GIL holder) — for tests.
+pub fn probe_layout() -> Option<(usize, bool)> {
+    api().map(|a| (a.probe.thread_id_off, a.probe.gil_holder_global))
 }
 
 #[inline(always)]
@@ -229,12 +344,12 @@ pub fn shutting_down() -> bool {
 }
 
 /// A block from the RAW domain (`PyMem_RawMalloc`/`RawCalloc`; thread-safe, no thread
-/// state needed), or from libc in a process without an interpreter. Shared by both PyMem
+/// state needed), or from libc in a process without an interpreter. Used by the pymem-raw
 /// backends; free it with [`raw_free`], resize it with [`raw_realloc`].
 ///
 /// # Safety
 /// `req` > 0.
-#[cfg(any(feature = "alloc-pymem", feature = "alloc-pymem-raw"))]
+#[cfg(feature = "alloc-pymem-raw")]
 #[inline(always)]
 pub(crate) unsafe fn raw_alloc(req: usize, zeroed: bool) -> *mut u8 {
     // SAFETY: both families take any size and return NULL on failure.
@@ -250,7 +365,7 @@ pub(crate) unsafe fn raw_alloc(req: usize, zeroed: bool) -> *mut u8 {
 
 /// # Safety
 /// `p` came from [`raw_alloc`] or [`raw_realloc`] in this process.
-#[cfg(any(feature = "alloc-pymem", feature = "alloc-pymem-raw"))]
+#[cfg(feature = "alloc-pymem-raw")]
 #[inline(always)]
 pub(crate) unsafe fn raw_free(p: *mut u8) {
     // SAFETY: the process mode never changes, so this is the family that made p.
@@ -264,7 +379,7 @@ pub(crate) unsafe fn raw_free(p: *mut u8) {
 
 /// # Safety
 /// `p` came from [`raw_alloc`] or [`raw_realloc`] in this process; `req` > 0.
-#[cfg(any(feature = "alloc-pymem", feature = "alloc-pymem-raw"))]
+#[cfg(feature = "alloc-pymem-raw")]
 #[inline(always)]
 pub(crate) unsafe fn raw_realloc(p: *mut u8, req: usize) -> *mut u8 {
     // SAFETY: as raw_free.

@@ -59,6 +59,11 @@ fn mem_ok(api: &Api) -> bool {
     !pyapi::finalizing() && api.attached()
 }
 
+/// The MEM domain is usable from this thread right now (false outside Python).
+pub fn mem_usable() -> bool {
+    pyapi::api().is_some_and(mem_ok)
+}
+
 #[inline(always)]
 unsafe fn alloc_small<const GUARD: bool>(req: usize, zeroed: bool) -> *mut u8 {
     if let Some(api) = pyapi::api() {
@@ -134,6 +139,97 @@ fn drain_slow(api: &Api) {
     }
 }
 
+/// Large blocks (> 512 B) carry a 16-byte header naming their family: the raw domain when
+/// the thread was attached at allocation, libc otherwise. A detached thread must not call
+/// `PyMem_RawMalloc`/`RawCalloc`/`RawRealloc` (tracemalloc's hook on CPython <= 3.14 takes
+/// the GIL there), but `PyMem_RawFree` takes no GIL in any version, so the free goes to
+/// the block's own family from any thread.
+const HEADER: usize = 16;
+const FAMILY_RAW: usize = 0x5241_5721_7261_7721; // "RAW!raw!"
+const FAMILY_LIBC: usize = 0x4C49_4243_6C69_6263; // "LIBClibc"
+
+#[inline(always)]
+unsafe fn large_alloc<const GUARD: bool>(req: usize, zeroed: bool) -> *mut u8 {
+    let Some(n) = req.checked_add(HEADER) else {
+        return ptr::null_mut();
+    };
+    // SAFETY: both families take any size and return NULL on failure; the header is inside.
+    unsafe {
+        let (base, family) = match pyapi::api() {
+            Some(api) if !GUARD || mem_ok(api) => (
+                if zeroed {
+                    (api.raw_calloc)(1, n)
+                } else {
+                    (api.raw_malloc)(n)
+                } as *mut u8,
+                FAMILY_RAW,
+            ),
+            _ => (
+                if zeroed {
+                    libc::calloc(1, n)
+                } else {
+                    libc::malloc(n)
+                } as *mut u8,
+                FAMILY_LIBC,
+            ),
+        };
+        if base.is_null() {
+            return base;
+        }
+        (base as *mut usize).write(family);
+        base.add(HEADER)
+    }
+}
+
+/// # Safety
+/// `p` came from [`large_alloc`] or [`large_realloc`].
+#[inline(always)]
+unsafe fn large_free(p: *mut u8) {
+    // SAFETY: the header precedes p; a raw-domain block implies the API exists.
+    unsafe {
+        let base = p.sub(HEADER);
+        if (base as *const usize).read() == FAMILY_RAW {
+            (pyapi::api().unwrap_unchecked().raw_free)(base as *mut c_void)
+        } else {
+            libc::free(base as *mut c_void)
+        }
+    }
+}
+
+/// # Safety
+/// `p` came from [`large_alloc`] or [`large_realloc`] with `old_req` bytes; `new_req` > 512.
+#[inline]
+unsafe fn large_realloc(p: *mut u8, old_req: usize, new_req: usize) -> *mut u8 {
+    let Some(n) = new_req.checked_add(HEADER) else {
+        return ptr::null_mut();
+    };
+    // SAFETY: each family resizes its own blocks; the header moves with the block.
+    unsafe {
+        let base = p.sub(HEADER);
+        let q = if (base as *const usize).read() == FAMILY_LIBC {
+            libc::realloc(base as *mut c_void, n) as *mut u8
+        } else {
+            match pyapi::api() {
+                Some(api) if mem_ok(api) => (api.raw_realloc)(base as *mut c_void, n) as *mut u8,
+                // Detached: a new libc block, the raw one freed (RawFree takes no GIL).
+                _ => {
+                    let q = large_alloc::<true>(new_req, false);
+                    if !q.is_null() {
+                        ptr::copy_nonoverlapping(p, q, old_req.min(new_req));
+                        large_free(p);
+                    }
+                    return q;
+                }
+            }
+        };
+        if q.is_null() {
+            q
+        } else {
+            q.add(HEADER)
+        }
+    }
+}
+
 #[inline(always)]
 unsafe fn alloc_impl<const GUARD: bool>(layout: Layout, zeroed: bool) -> *mut u8 {
     let Some(Plan { req, over }) = plan(layout) else {
@@ -144,7 +240,7 @@ unsafe fn alloc_impl<const GUARD: bool>(layout: Layout, zeroed: bool) -> *mut u8
         let base = if req <= SMALL_MAX {
             alloc_small::<GUARD>(req, zeroed)
         } else {
-            pyapi::raw_alloc(req, zeroed)
+            large_alloc::<GUARD>(req, zeroed)
         };
         if over {
             aligned::place(base, layout.align())
@@ -165,7 +261,7 @@ unsafe fn dealloc_impl<const GUARD: bool>(p: *mut u8, layout: Layout) {
         if req <= SMALL_MAX {
             free_small::<GUARD>(base, req)
         } else {
-            pyapi::raw_free(base)
+            large_free(base)
         }
     }
 }
@@ -200,8 +296,8 @@ unsafe impl GlobalAlloc for PyMemAllocator {
         if !old.over {
             let (old_small, new_small) = (old.req <= SMALL_MAX, new.req <= SMALL_MAX);
             if !old_small && !new_small {
-                // SAFETY: a raw-domain block, resized in the raw domain (thread-safe).
-                return unsafe { pyapi::raw_realloc(p, new.req) };
+                // SAFETY: a large block, resized in its own family.
+                return unsafe { large_realloc(p, old.req, new.req) };
             }
             if old_small && new_small {
                 if fallback::contains(p) {
