@@ -32,16 +32,26 @@ pub(crate) struct Probe {
     /// Byte offset of `thread_id` in `PyThreadState` (3.12+): the thread the state is
     /// bound to, which is the thread whose GILState slot holds it.
     thread_id_off: usize,
-    /// The main interpreter: states of other interpreters count as detached.
-    main_interp: usize,
     /// 3.11 only: the GIL holder is ours iff its eval loop's `_PyCFrame` is on our stack.
     gil_holder_global: bool,
+    /// 3.11 only: `&_PyRuntime.gilstate.tstate_current`, read directly (one load instead of
+    /// a call; checked against `_PyThreadState_UncheckedGet` at calibration).
+    holder_slot: *const AtomicUsize,
 }
+
+/// The main interpreter while MEM-domain calls are allowed; 0 from the start of shutdown,
+/// so one compare in the probe also answers "has shutdown begun?".
+static LIVE_INTERP: AtomicUsize = AtomicUsize::new(0);
+/// The main thread's stack top (3.11 probe; see [`on_this_stack`]).
+static MAIN_STACK_TOP: AtomicUsize = AtomicUsize::new(0);
 
 /// `PyThreadState.interp`: the third pointer in every version (prev, next, interp).
 const INTERP_OFF: usize = 16;
 /// `PyThreadState.cframe` on 3.11 (offsetof with 3.11's headers; checked at calibration).
 const CFRAME_OFF_311: usize = 56;
+/// `offsetof(_PyRuntimeState, gilstate.tstate_current)` on 3.11 (pyenv's 3.11.7 and
+/// bookworm's 3.11.2 headers agree; checked at calibration).
+const HOLDER_OFF_311: usize = 576;
 
 /// The calling thread's identity as CPython records it (`PyThread_get_thread_ident`, which
 /// is `pthread_self()`): on x86-64 glibc the TCB's self pointer at %fs:0x10, one load.
@@ -64,30 +74,54 @@ fn thread_self() -> usize {
     }
 }
 
-/// The stack pointer, and the top of this thread's stack (cached per thread), for 3.11.
+/// Whether `addr` lies in the calling thread's stack above the current frame (3.11 probe).
+/// glibc places a thread's TCB (`%fs:0`) right above the stack it allocates, so for every
+/// thread but the main one the stack is `[.., tcb)`; the main thread's TCB lies elsewhere
+/// (below its stack), and its stack top is read once with `pthread_getattr_np`.
+/// `FAST`: never call out (the main thread's top not read yet counts as "no"), so the
+/// allocator's fast paths need no stack frame; the cold paths ask again with `FAST = false`.
 #[inline(always)]
-fn on_this_stack(addr: usize) -> bool {
-    use std::cell::Cell;
-    thread_local! {
-        static TOP: Cell<usize> = const { Cell::new(0) };
-    }
-    let probe_local = 0u8;
-    let sp = &probe_local as *const u8 as usize;
-    let top = TOP.try_with(|t| {
-        if t.get() == 0 {
-            t.set(stack_top());
+fn on_this_stack<const FAST: bool>(addr: usize) -> bool {
+    let sp = stack_pointer();
+    let tcb = thread_self();
+    let top = if tcb > sp {
+        tcb
+    } else {
+        match MAIN_STACK_TOP.load(Ordering::Relaxed) {
+            0 if FAST => return false,
+            0 => stack_top_slow(),
+            top => top,
         }
-        t.get()
-    });
-    matches!(top, Ok(top) if addr > sp && addr < top)
+    };
+    addr > sp && addr < top
+}
+
+#[inline(always)]
+fn stack_pointer() -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let sp: usize;
+        // SAFETY: reads rsp.
+        unsafe {
+            core::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags))
+        };
+        sp
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let here = 0u8;
+        core::ptr::addr_of!(here) as usize
+    }
 }
 
 #[cold]
 #[inline(never)]
-fn stack_top() -> usize {
+fn stack_top_slow() -> usize {
+    // Only the main thread (or a thread on a stack glibc did not allocate) gets here; the
+    // first one to ask records its own stack, and only the main thread may record.
     // SAFETY: pthread_getattr_np fills the attr it is given (glibc allocates with its own
     // malloc, never through this allocator); destroyed after use.
-    unsafe {
+    let top = unsafe {
         let mut attr = MaybeUninit::<libc::pthread_attr_t>::uninit();
         if libc::pthread_getattr_np(libc::pthread_self(), attr.as_mut_ptr()) != 0 {
             return 0;
@@ -96,12 +130,16 @@ fn stack_top() -> usize {
         let mut size = 0;
         let ok = libc::pthread_attr_getstack(attr.as_ptr(), &mut addr, &mut size) == 0;
         libc::pthread_attr_destroy(attr.as_mut_ptr());
-        if ok {
-            addr as usize + size
-        } else {
-            0
+        if !ok {
+            return 0;
         }
+        addr as usize + size
+    };
+    // SAFETY: getpid/gettid take no arguments.
+    if unsafe { libc::getpid() == libc::gettid() } {
+        MAIN_STACK_TOP.store(top, Ordering::Relaxed);
     }
+    top
 }
 
 impl Probe {
@@ -109,23 +147,28 @@ impl Probe {
     /// state of the main interpreter that is its own GILState state (the debug hooks' rule).
     /// Why each version's reading is sound: the top of `pymem.rs`.
     #[inline(always)]
-    fn attached(&self) -> bool {
+    fn attached<const FAST: bool>(&self) -> bool {
         // SAFETY: `current` takes no arguments; the fields read are those of a state that is
         // attached to this thread (3.12+), or re-validated after the read (3.11).
         unsafe {
-            let t = (self.current)() as *const u8;
+            if !self.gil_holder_global {
+                let t = (self.current)() as *const u8;
+                return !t.is_null()
+                    && *(t.add(self.thread_id_off) as *const usize) == thread_self()
+                    && *(t.add(INTERP_OFF) as *const usize) == LIVE_INTERP.load(Ordering::Relaxed);
+            }
+            let holder = &*self.holder_slot;
+            let t = holder.load(Ordering::Acquire) as *const u8;
             if t.is_null() {
                 return false;
             }
-            if !self.gil_holder_global {
-                return *(t.add(self.thread_id_off) as *const usize) == thread_self()
-                    && *(t.add(INTERP_OFF) as *const usize) == self.main_interp;
-            }
+            // The holder may be another thread's state, deleted while we read: the reads are
+            // volatile and the holder is read again after them (see pymem.rs).
             let cframe = core::ptr::read_volatile(t.add(CFRAME_OFF_311) as *const usize);
             let interp = core::ptr::read_volatile(t.add(INTERP_OFF) as *const usize);
-            on_this_stack(cframe)
-                && interp == self.main_interp
-                && (self.current)() as *const u8 == t
+            on_this_stack::<FAST>(cframe)
+                && interp == LIVE_INTERP.load(Ordering::Relaxed)
+                && holder.load(Ordering::Acquire) == t as usize
         }
     }
 }
@@ -150,7 +193,14 @@ impl Api {
     /// True when the calling thread may call MEM-domain functions (see [`Probe::attached`]).
     #[inline(always)]
     pub fn attached(&self) -> bool {
-        self.probe.attached()
+        self.probe.attached::<false>()
+    }
+
+    /// As [`Api::attached`], but never calls out of line: "no" where the answer needs
+    /// one-time work (the caller then takes its cold path, which asks `attached`).
+    #[inline(always)]
+    pub fn attached_fast(&self) -> bool {
+        self.probe.attached::<true>()
     }
 }
 
@@ -179,6 +229,18 @@ pub(crate) fn api() -> Option<&'static Api> {
         PYTHON => Some(unsafe { (*API.0.get()).assume_init_ref() }),
         NO_PYTHON => None,
         _ => resolve_slow(),
+    }
+}
+
+/// The API once resolved, without resolving: one load on the fast paths. (None before the
+/// first allocation, which always takes the slow path and resolves.)
+#[inline(always)]
+pub(crate) fn api_ready() -> Option<&'static Api> {
+    if STATE.load(Ordering::Acquire) == PYTHON {
+        // SAFETY: PYTHON is stored only after API was fully written.
+        Some(unsafe { (*API.0.get()).assume_init_ref() })
+    } else {
+        None
     }
 }
 
@@ -246,7 +308,8 @@ unsafe fn lookup() -> Option<Api> {
         need!("_PyThreadState_UncheckedGet", TstateFn)
     };
     let main_interp = need!("PyInterpreterState_Main", TstateFn);
-    let probe = unsafe { calibrate(current, main_interp() as usize, minor) }?;
+    let runtime = unsafe { sym(b"_PyRuntime\0") } as usize;
+    let probe = unsafe { calibrate(current, main_interp() as usize, minor, runtime) }?;
     Some(Api {
         mem_malloc: need!("PyMem_Malloc", MallocFn),
         mem_calloc: need!("PyMem_Calloc", CallocFn),
@@ -267,7 +330,12 @@ unsafe fn lookup() -> Option<Api> {
 /// on 3.11 the `cframe` field must point into this thread's stack. None (the process is
 /// then treated as having no usable MEM domain: every block takes the fallback paths)
 /// when the reading cannot be established.
-unsafe fn calibrate(current: TstateFn, main_interp: usize, minor: u32) -> Option<Probe> {
+unsafe fn calibrate(
+    current: TstateFn,
+    main_interp: usize,
+    minor: u32,
+    runtime: usize,
+) -> Option<Probe> {
     // SAFETY: the getter takes no arguments; a non-NULL result is this thread's own state
     // (or on 3.11 the holder's, which is this thread's while it imports us).
     let t = unsafe { current() } as *const usize;
@@ -284,14 +352,24 @@ unsafe fn calibrate(current: TstateFn, main_interp: usize, minor: u32) -> Option
     let (Some(word), None) = (hits.next(), hits.next()) else {
         return None;
     };
+    let holder_slot = if minor == 11 {
+        // SAFETY: _PyRuntime is exported by 3.11; the word must hold the holder (us).
+        if runtime == 0 || unsafe { *((runtime + HOLDER_OFF_311) as *const usize) } != t as usize {
+            return None;
+        }
+        (runtime + HOLDER_OFF_311) as *const AtomicUsize
+    } else {
+        core::ptr::null()
+    };
+    LIVE_INTERP.store(main_interp, Ordering::Relaxed);
     let probe = Probe {
         current,
         thread_id_off: word * 8,
-        main_interp,
         gil_holder_global: minor == 11,
+        holder_slot,
     };
     // The probe must say yes here, on the importing thread, or it is not read right.
-    probe.attached().then_some(probe)
+    probe.attached::<false>().then_some(probe)
 }
 
 /// Where the probe reads: (offset of thread_id, reads the GIL holder) — for tests.
@@ -304,9 +382,11 @@ pub(crate) fn finalizing() -> bool {
     FINALIZING.load(Ordering::Relaxed)
 }
 
-/// Called from the module's Python `atexit` hook and from `Py_AtExit`.
+/// Called from the module's Python `atexit` hook and from `Py_AtExit`. From here on the
+/// probe answers no on every thread (the live interpreter it compares with is gone).
 pub fn begin_shutdown() {
     FINALIZING.store(true, Ordering::Relaxed);
+    LIVE_INTERP.store(0, Ordering::Relaxed);
 }
 
 extern "C" fn at_exit_callback() {

@@ -56,7 +56,7 @@ fn plan(layout: Layout) -> Option<Plan> {
 /// The MEM domain is usable from this thread right now.
 #[inline(always)]
 fn mem_ok(api: &Api) -> bool {
-    !pyapi::finalizing() && api.attached()
+    api.attached() // false on every thread once shutdown has begun (pyapi::begin_shutdown)
 }
 
 /// The MEM domain is usable from this thread right now (false outside Python).
@@ -144,7 +144,9 @@ fn drain_slow(api: &Api) {
 /// `PyMem_RawMalloc`/`RawCalloc`/`RawRealloc` (tracemalloc's hook on CPython <= 3.14 takes
 /// the GIL there), but `PyMem_RawFree` takes no GIL in any version, so the free goes to
 /// the block's own family from any thread.
-const HEADER: usize = 16;
+/// 8 bytes, not 16: a 1024 B request stays within glibc's tcache (<= 1032 B), and the
+/// block stays 8-aligned, all the natural path promises (`aligned.rs`).
+const HEADER: usize = 8;
 const FAMILY_RAW: usize = 0x5241_5721_7261_7721; // "RAW!raw!"
 const FAMILY_LIBC: usize = 0x4C49_4243_6C69_6263; // "LIBClibc"
 
@@ -266,20 +268,77 @@ unsafe fn dealloc_impl<const GUARD: bool>(p: *mut u8, layout: Layout) {
     }
 }
 
+/// The layouts the fast paths serve: pymalloc's sizes at the natural alignment.
+#[inline(always)]
+fn fast_layout(layout: Layout) -> bool {
+    layout.align() <= aligned::NATURAL_ALIGN && layout.size() <= SMALL_MAX
+}
+
+/// The fast path of `alloc`/`alloc_zeroed`: a pymalloc-sized block on an attached thread is
+/// one probe and a tail call into PyMem_Malloc/PyMem_Calloc. Everything else is out of line.
+#[inline(always)]
+unsafe fn alloc_fast<const GUARD: bool>(layout: Layout, zeroed: bool) -> *mut u8 {
+    if fast_layout(layout) {
+        if let Some(api) = pyapi::api_ready() {
+            // Deferred frees waiting: the cold path drains them first.
+            if !GUARD || (api.attached_fast() && DEFERRED.load(Ordering::Relaxed).is_null()) {
+                // At least 8 bytes, so a block deferred later can hold its list link.
+                let n = layout.size().max(8);
+                // SAFETY: attached (checked above, or promised by the caller).
+                return unsafe {
+                    if zeroed {
+                        (api.mem_calloc)(1, n) as *mut u8
+                    } else {
+                        (api.mem_malloc)(n) as *mut u8
+                    }
+                };
+            }
+        }
+    }
+    unsafe { alloc_cold::<GUARD>(layout, zeroed) }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn alloc_cold<const GUARD: bool>(layout: Layout, zeroed: bool) -> *mut u8 {
+    unsafe { alloc_impl::<GUARD>(layout, zeroed) }
+}
+
+/// The fast path of `dealloc`: a pymalloc block (small, natural alignment, not in the
+/// fallback region) freed on an attached thread is one probe and a tail call to PyMem_Free.
+#[inline(always)]
+unsafe fn dealloc_fast<const GUARD: bool>(p: *mut u8, layout: Layout) {
+    if fast_layout(layout) && !fallback::contains(p) {
+        if let Some(api) = pyapi::api_ready() {
+            if !GUARD || api.attached_fast() {
+                // SAFETY: attached; p came from PyMem_Malloc/Calloc/Realloc.
+                return unsafe { (api.mem_free)(p as *mut c_void) };
+            }
+        }
+    }
+    unsafe { dealloc_cold::<GUARD>(p, layout) }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn dealloc_cold<const GUARD: bool>(p: *mut u8, layout: Layout) {
+    unsafe { dealloc_impl::<GUARD>(p, layout) }
+}
+
 unsafe impl GlobalAlloc for PyMemAllocator {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        unsafe { alloc_impl::<true>(layout, false) }
+        unsafe { alloc_fast::<true>(layout, false) }
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        unsafe { alloc_impl::<true>(layout, true) }
+        unsafe { alloc_fast::<true>(layout, true) }
     }
 
     #[inline]
     unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
-        unsafe { dealloc_impl::<true>(p, layout) }
+        unsafe { dealloc_fast::<true>(p, layout) }
     }
 
     #[inline]
@@ -325,14 +384,14 @@ unsafe impl GlobalAlloc for PyMemAllocator {
 /// As `GlobalAlloc::alloc`, and the calling thread must hold the GIL.
 #[inline]
 pub unsafe fn alloc_unguarded(layout: Layout) -> *mut u8 {
-    unsafe { alloc_impl::<false>(layout, false) }
+    unsafe { alloc_fast::<false>(layout, false) }
 }
 
 /// # Safety
 /// As `GlobalAlloc::dealloc`, and the calling thread must hold the GIL.
 #[inline]
 pub unsafe fn dealloc_unguarded(p: *mut u8, layout: Layout) {
-    unsafe { dealloc_impl::<false>(p, layout) }
+    unsafe { dealloc_fast::<false>(p, layout) }
 }
 
 /// The primitive this backend calls for a block of `size` bytes, for the raw baseline:
