@@ -198,6 +198,7 @@ impl Api {
 
     /// As [`Api::attached`], but never calls out of line: "no" where the answer needs
     /// one-time work (the caller then takes its cold path, which asks `attached`).
+    #[cfg_attr(not(feature = "alloc-pymem"), allow(dead_code))]
     #[inline(always)]
     pub fn attached_fast(&self) -> bool {
         self.probe.attached::<true>()
@@ -234,6 +235,7 @@ pub(crate) fn api() -> Option<&'static Api> {
 
 /// The API once resolved, without resolving: one load on the fast paths. (None before the
 /// first allocation, which always takes the slow path and resolves.)
+#[cfg_attr(not(feature = "alloc-pymem"), allow(dead_code))]
 #[inline(always)]
 pub(crate) fn api_ready() -> Option<&'static Api> {
     if STATE.load(Ordering::Acquire) == PYTHON {
