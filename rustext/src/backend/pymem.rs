@@ -1,28 +1,63 @@
 //! `alloc-pymem`: Rust's heap through CPython's MEM domain (`PyMem_Malloc` family), as
 //! orjson does, but sound on every thread and at every point of the interpreter's life.
 //!
-//! # The strategy: dispatch by layout, check the thread state, defer detached frees
-//! * **Large blocks** (request > 512 B, which pymalloc hands to the raw domain anyway) go to
-//!   `PyMem_RawMalloc`/`RawRealloc`/`RawFree` on every thread: the RAW domain is
-//!   thread-safe without a thread state, and tracemalloc still sees the blocks. (On
-//!   CPython <= 3.14 with tracemalloc active, its raw hook takes the GIL on a detached
-//!   thread: safe as long as the GIL holder does not wait on that thread holding the GIL;
-//!   our workloads always detach before they join.)
-//! * **Small blocks** (<= 512 B) go to `PyMem_Malloc` (pymalloc) when the calling thread
-//!   has an attached thread state, and to the fallback region (`fallback.rs`) otherwise —
-//!   on detached Rust threads, during shutdown, and with no interpreter at all.
-//! * **Frees** find the family from the `Layout` (small or large) and, for small blocks,
-//!   the address (in the region or not). A pymalloc block freed on a detached thread is
-//!   pushed onto a lock-free list (the block is its own node) and freed by the next
-//!   allocator call that holds the GIL — PyO3's own pattern for deferred decrefs. Once
-//!   shutdown has begun such blocks are left to the process exit (counted).
+//! # Invariants (tests/test_soundness.py reproduces each hazard they exclude)
+//! 1. No MEM-domain call (malloc, calloc, realloc *or free*) without an attached thread state
+//!    of the main interpreter that is the calling thread's own (its GILState state: what the
+//!    debug hooks' `PyGILState_Check` demands), and none once shutdown has begun.
+//! 2. No allocator call waits for the GIL or for any lock a GIL holder can hold. A detached
+//!    thread calls only: the fallback region (its own mutexes, never held across a call
+//!    out), libc, the lock-free deferred list, and `PyMem_RawFree` (no version's
+//!    tracemalloc hook takes the GIL on free). It never calls `PyMem_RawMalloc`/`RawCalloc`/
+//!    `RawRealloc`, whose tracemalloc hook on CPython <= 3.14 waits for the GIL while the
+//!    thread holds whatever its caller holds (a `OnceLock`, PyO3's pending-decref mutex...).
+//! 3. No allocator call can be unwound by the interpreter: nothing here reaches
+//!    `PyGILState_Ensure`/`take_gil`, where a finalising interpreter calls
+//!    `PyThread_exit_thread` (a forced unwind through Rust frames).
+//! 4. Every block is freed by the family that made it; every `Layout` is honoured
+//!    (`aligned.rs`); a forked child finds every mutex free (`fallback.rs`); the region
+//!    works under strict overcommit (`fallback.rs`).
 //!
-//! So no MEM-domain function (malloc, calloc, realloc *or free*) is ever called without an
-//! attached thread state, and none after shutdown begins, and no block is ever freed by
-//! another family (the debug hooks' "bad ID").
+//! # Dispatch
+//! * **Small blocks** (<= 512 B, natural alignment) on an attached thread: the fast path,
+//!   one probe and a tail call into `PyMem_Malloc`/`PyMem_Calloc`/`PyMem_Free`. Detached,
+//!   during shutdown and without an interpreter they come from the fallback region; a
+//!   pymalloc block freed detached is pushed onto a lock-free list (the block is its own
+//!   node) that the next attached allocation drains (PyO3's pattern for deferred decrefs);
+//!   after shutdown began such blocks are left to the process exit (counted).
+//! * **Large blocks** carry an 8-byte header naming their family: the raw domain when made
+//!   attached (tracemalloc sees them), libc when made detached. Frees go to the family from
+//!   any thread; a detached realloc of a raw-domain block moves it to libc.
 //!
-//! The cost of the check is measured by the `alloc_pair_unguarded` workload, which runs the
-//! same code with the thread-state check and the shutdown/deferral handling compiled out.
+//! # Why the probe answers for the calling thread (`pyapi.rs`)
+//! * **3.12+**: `PyThreadState_GetUnchecked` (3.12: `_PyThreadState_UncheckedGet`) reads a
+//!   thread-local: this thread's attached state or NULL. It is ours to use iff its
+//!   `thread_id` is this thread (`pthread_self`, where `PyThreadState_New` and
+//!   `_PyThreadState_Bind` record the thread the state was made for, the one whose GILState
+//!   slot holds it) and its interpreter is the main one (subinterpreters are refused: their
+//!   states count as detached, so their threads use the fallback). A state created on A and
+//!   attached on B has A's id: B takes the fallback, as the debug hooks require. Only this
+//!   thread can detach or delete its attached state, so the reads race with nothing.
+//!   Residual: a thread that creates a second state of the main interpreter for itself and
+//!   attaches it passes the probe though `PyGILState_Check` would fail (CPython's GILState
+//!   API calls that unsupported); comparing with the TSS slot instead costs ~20
+//!   instructions per call.
+//! * **3.11**: no per-thread record of attachment exists (`_PyThreadState_UncheckedGet`
+//!   returns the GIL holder, a global; the GILState slot names the *creating* thread, so
+//!   both say "attached" to thread A above). The probe reads the holder `h` from
+//!   `_PyRuntime` and accepts only if `h->cframe` (the running eval loop's frame record)
+//!   lies on this thread's stack between the stack pointer and the stack's top: only the
+//!   thread running `h`'s eval loop has it there. A thread attached but outside any eval
+//!   loop (a Rust thread inside `Python::attach`, interpreter finalisation) gets "no" and
+//!   uses the fallback: conservative, sound. `h` may be another thread's state being
+//!   deleted while we read it: the reads are plain loads of memory that stays mapped
+//!   (glibc never unmaps a freed chunk this small), and the holder is read again after
+//!   them; a changed holder means "no".
+//! * Shutdown: `begin_shutdown` clears the interpreter the probe compares with, so the same
+//!   compare also answers "has shutdown begun?".
+//!
+//! The cost of the probe is measured by the `alloc_pair_unguarded` workload, which runs the
+//! same fast path with the probe compiled out (sound only on a thread holding the GIL).
 
 use super::aligned::{self, Plan};
 use super::fallback;
@@ -277,7 +312,8 @@ fn fast_layout(layout: Layout) -> bool {
 /// The fast path of `alloc`/`alloc_zeroed`: a pymalloc-sized block on an attached thread is
 /// one probe and a tail call into PyMem_Malloc/PyMem_Calloc. Everything else is out of line.
 #[inline(always)]
-unsafe fn alloc_fast<const GUARD: bool>(layout: Layout, zeroed: bool) -> *mut u8 {
+unsafe fn alloc_fast<const GUARD: bool, const ZEROED: bool>(layout: Layout) -> *mut u8 {
+    let zeroed = ZEROED;
     if fast_layout(layout) {
         if let Some(api) = pyapi::api_ready() {
             // Deferred frees waiting: the cold path drains them first.
@@ -295,13 +331,27 @@ unsafe fn alloc_fast<const GUARD: bool>(layout: Layout, zeroed: bool) -> *mut u8
             }
         }
     }
-    unsafe { alloc_cold::<GUARD>(layout, zeroed) }
+    unsafe {
+        if ZEROED {
+            alloc_zeroed_cold::<GUARD>(layout)
+        } else {
+            alloc_cold::<GUARD>(layout)
+        }
+    }
 }
 
 #[cold]
 #[inline(never)]
-unsafe fn alloc_cold<const GUARD: bool>(layout: Layout, zeroed: bool) -> *mut u8 {
-    unsafe { alloc_impl::<GUARD>(layout, zeroed) }
+// Two functions, not one with a flag: `alloc`'s paths never reach calloc (tests/test_folds.py
+// reads the call graph by symbol name, so monomorphised twins would be merged there).
+unsafe fn alloc_cold<const GUARD: bool>(layout: Layout) -> *mut u8 {
+    unsafe { alloc_impl::<GUARD>(layout, false) }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn alloc_zeroed_cold<const GUARD: bool>(layout: Layout) -> *mut u8 {
+    unsafe { alloc_impl::<GUARD>(layout, true) }
 }
 
 /// The fast path of `dealloc`: a pymalloc block (small, natural alignment, not in the
@@ -328,12 +378,12 @@ unsafe fn dealloc_cold<const GUARD: bool>(p: *mut u8, layout: Layout) {
 unsafe impl GlobalAlloc for PyMemAllocator {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        unsafe { alloc_fast::<true>(layout, false) }
+        unsafe { alloc_fast::<true, false>(layout) }
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        unsafe { alloc_fast::<true>(layout, true) }
+        unsafe { alloc_fast::<true, true>(layout) }
     }
 
     #[inline]
@@ -384,7 +434,7 @@ unsafe impl GlobalAlloc for PyMemAllocator {
 /// As `GlobalAlloc::alloc`, and the calling thread must hold the GIL.
 #[inline]
 pub unsafe fn alloc_unguarded(layout: Layout) -> *mut u8 {
-    unsafe { alloc_fast::<false>(layout, false) }
+    unsafe { alloc_fast::<false, false>(layout) }
 }
 
 /// # Safety
