@@ -2,7 +2,7 @@
 extension."""
 
 import pytest
-from allocbench import catalogue
+from allocbench import FLAVOURS, catalogue
 from allocbench.catalogue import CATALOGUE, WORKLOADS, get
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -80,6 +80,20 @@ def test_labels_name_every_parameter_in_order():
         ),
         ("threads_churn", {"threads": 0, "size": 64, "batch": 1}, ValueError, "'threads'"),
         ("mixed_sizes", {"live": 10, "seed": -5}, ValueError, "'seed'"),
+        (
+            "c_pair",
+            {"size": 4, "primitive": "own"},
+            ValueError,
+            "'size' of workload 'c_pair' must be an int in 8..1024",
+        ),
+        ("c_pair", {"size": 2048, "primitive": "malloc"}, ValueError, "8..1024; got 2048"),
+        (
+            "c_pair",
+            {"size": 64, "primitive": "tcmalloc"},
+            ValueError,
+            "'primitive' of workload 'c_pair' must be one of 'own', 'pymem', 'pymem_calloc', "
+            "'pymem_raw', 'malloc', 'mimalloc', 'jemalloc'; got 'tcmalloc'",
+        ),
     ],
 )
 def test_bad_parameters_name_the_parameter_and_the_range(name, params, exc, fragment):
@@ -156,3 +170,30 @@ def test_every_parameter_of_every_workload_rejects_bad_values(data):
     with pytest.raises((TypeError, ValueError)) as info:
         w.validate(params)
     assert repr(p.name) in str(info.value)
+
+
+def test_the_c_pair_covers_every_small_pair_point_with_the_flavours_own_primitive():
+    """c_pair's points: the flavour's own primitive at every alloc_pair size up to 1024 B
+    (so every such alloc_pair point has its C-level limit), 8 and 1024 included."""
+    w = get("c_pair")
+    sizes = [p["size"] for p in w.points]
+    assert {p["primitive"] for p in w.points} == {"own"}
+    assert sizes == [s for s in catalogue.PAIR_SIZES if s <= 1024]
+    assert {8, 16, 64, 256, 512, 1024} <= set(sizes)
+    assert w.family == "raw" and w.timed
+    assert w.measures.startswith(
+        "the alloc+free pair called from C: the limit each flavour's GlobalAlloc path is "
+        "measured against"
+    )
+    own = {f: catalogue.c_pair_own(f, 64) for f in FLAVOURS}
+    assert own == {
+        "pymem": "pymem",
+        "pymem-raw": "pymem_raw",
+        "system": "malloc",
+        "mimalloc": "mimalloc",
+        "jemalloc": "jemalloc",
+    }
+    assert catalogue.c_pair_own("pymem", 512) == "pymem"
+    assert catalogue.c_pair_own("pymem", 513) == "pymem_raw"
+    with pytest.raises(ValueError, match="no flavour 'tcmalloc'"):
+        catalogue.c_pair_own("tcmalloc", 64)

@@ -1,21 +1,23 @@
 """Instruction counts: repeatable to the instruction, a clear ratio to each backend's raw
-primitive, refusal of foreign files, and the regression gate's arithmetic."""
+primitive and to the C-level pair, refusal of foreign files, and the regression gate's
+arithmetic."""
 
 import json
 import subprocess
 import sys
 
 import pytest
-from allocbench import FLAVOURS, instructions
+from allocbench import FLAVOURS, catalogue, instructions
 from helpers import ROOT, built
 
 FILTER = (
     r"^(alloc_pair|raw_pair)\[size=64\]|^churn_batch\[size=64,live=1024,order=(lifo|fifo)\]"
-    r"|^collections\[n=10000,kind=hashmap\]"
+    r"|^collections\[n=10000,kind=hashmap\]|^c_pair\[size=64,primitive=own\]"
 )
 POINTS = {
     "alloc_pair[size=64]",
     "raw_pair[size=64]",
+    "c_pair[size=64,primitive=own]",
     "churn_batch[size=64,live=1024,order=lifo]",
     "churn_batch[size=64,live=1024,order=fifo]",
     "collections[n=10000,kind=hashmap]",
@@ -39,6 +41,94 @@ def test_counts_are_identical_from_run_to_run(flavour):
     # A pair is tens to hundreds of instructions; the GlobalAlloc path costs at least its
     # primitive (minus the bookkeeping of the raw loop itself).
     assert 10 < raw < 2000 and 10 < pair < 2000 and pair > 0.8 * raw
+    # The C loop calls the same primitive directly (through the PLT: one jump more per call
+    # than Rust's call through the GOT), so Rust's raw pair is at or a little above it.
+    c = first["c_pair[size=64,primitive=own]"]["ir_per_op"]
+    assert 10 < c < 2000 and 0.95 * c < raw < 1.5 * c, (raw, c)
+
+
+@pytest.mark.parametrize("flavour", ["pymem", "mimalloc"])
+def test_every_c_pair_the_flavour_offers_is_counted(flavour):
+    """With ``explicit``, every primitive the extension offers is counted beside the
+    catalogue's points; 'own' counts as the primitive it resolves to (pymem: PyMem_Malloc
+    up to 512 B, PyMem_RawMalloc above)."""
+    if not built(flavour):
+        pytest.fail(f"flavour {flavour} is not built")
+    got = instructions.count_flavour(flavour, r"^c_pair\[size=(64|1024),", root=ROOT, explicit=True)
+    offered = ["pymem", "pymem_calloc", "pymem_raw", "malloc"]
+    offered += ["mimalloc"] if flavour == "mimalloc" else []
+    explicit = {k for k, e in got.items() if e.get("explicit")}
+    assert explicit == {f"c_pair[size={s},primitive={p}]" for p in offered for s in (64, 1024)}
+    for size in (64, 1024):
+        own = got[f"c_pair[size={size},primitive=own]"]["ir_per_op"]
+        same = got[f"c_pair[size={size},primitive={catalogue.c_pair_own(flavour, size)}]"]
+        assert abs(own / same["ir_per_op"] - 1) < 0.05, (size, own, same["ir_per_op"])
+    # The C pairs of CPython and libc are the same code in every flavour.
+    pymem = got["c_pair[size=64,primitive=pymem]"]["ir_per_op"]
+    assert 20 < pymem < 500
+
+
+def _pair_counts(flavour, **ir):
+    """counts entries of ``flavour`` from label=ir_per_op keywords (a=alloc_pair, ...)."""
+    names = {"a": "alloc_pair", "u": "alloc_pair_unguarded", "r": "raw_pair", "c": "c_pair"}
+    out = {}
+    for key, v in ir.items():
+        w, size = names[key[0]], int(key[1:])
+        params = {"size": size, **({"primitive": "own"} if w == "c_pair" else {})}
+        out[catalogue.get(w).label(params)] = {"workload": w, "params": params, "ir_per_op": v}
+    return out
+
+
+def test_the_c_baseline_is_a_ratio_to_the_flavours_own_c_pair():
+    """alloc_pair, alloc_pair_unguarded and raw_pair over the C pair of the same size, which
+    is the flavour's own primitive (pymem: the raw domain above 512 B); wall-time ratios
+    where the run timed both; tables for the markdown and the report."""
+    data = {
+        "counts": {
+            "pymem": _pair_counts("pymem", a64=240.0, u64=120.0, r64=90.0, c64=80.0, c1024=160.0),
+            "system": _pair_counts(
+                "system", a64=140.0, u64=140.0, r64=139.0, c64=141.0, c1024=141.0
+            ),
+        },
+        "wall_s_per_op": {
+            "pymem": {"alloc_pair[size=64]": 30e-9, "c_pair[size=64,primitive=own]": 10e-9}
+        },
+    }
+    base = instructions.c_baseline(data)
+    assert [(r["size"], r["c_primitive"]) for r in base["pymem"]] == [
+        (64, "pymem"),
+        (1024, "pymem_raw"),
+    ]
+    r64 = base["pymem"][0]
+    assert r64["ir_ratio"] == {"alloc_pair": 3.0, "alloc_pair_unguarded": 1.5, "raw_pair": 1.125}
+    assert r64["time_ratio"] == pytest.approx({"alloc_pair": 3.0})
+    assert r64["c_calls"] == "PyMem_Malloc + PyMem_Free"
+    assert base["pymem"][1]["ir_ratio"] == {}  # no alloc_pair[size=1024] counted
+    assert base["system"][0]["c_primitive"] == "malloc"
+    headers, rows = instructions.c_baseline_rows(data)
+    assert headers[:3] == ["flavour", "size", "C pair (the flavour's own primitive)"]
+    assert rows[0] == [
+        "pymem",
+        "64",
+        "PyMem_Malloc + PyMem_Free",
+        "80.0",
+        "10.0",
+        "x3.00 (x3.00)",
+        "x1.50",
+        "x1.12",
+    ]
+    assert rows[-2][0] == "system" and rows[-2][5:] == ["x0.99", "x0.99", "x0.99"]
+    assert rows[-1][:2] == ["system", "1024"] and rows[-1][5:] == ["-", "-", "-"]
+    # Stored with the run, read back from it.
+    stored = {**data, "c_baseline": base, "run_id": "x"}
+    assert instructions.c_baseline_rows(stored) == (headers, rows)
+    text = instructions.report_markdown(stored)
+    assert "## Against the C-level pair (the physical limit)" in text
+    assert "| pymem | 64 | PyMem_Malloc + PyMem_Free | 80.0 | 10.0 | x3.00 (x3.00) |" in text
+    # A run without C pairs (stored before they existed) has no such section.
+    old = {"counts": {"system": _pair_counts("system", a64=140.0)}, "run_id": "y"}
+    assert instructions.c_baseline(old) == {}
+    assert "C-level" not in instructions.report_markdown(old)
 
 
 def _data(values, repeatable=True):

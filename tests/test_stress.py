@@ -262,7 +262,7 @@ import allocbench.flavour as f
 m = f.load()
 for name in ("alloc_pair", "churn_batch", "mixed_sizes", "collections", "json_roundtrip",
              "realloc_growth", "zeroed_vec", "threads_churn", "cross_thread_free",
-             "fragmentation"):
+             "fragmentation", "c_pair"):
     w = catalogue.get(name)
     w.run(loops=w.smoke_loops if w.timed else None, module=m, **w.smoke)
 m.check_ops(8, [(0, 1, 40, 64), (2, 1, 4000, 64), (1, 2, 300, 8), (3, 1, 1, 1)] * 20, True)

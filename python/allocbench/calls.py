@@ -14,7 +14,9 @@ allocator's own internals (jemalloc's calloc memsets) are not the workload's cal
 ``violations`` holds the rules (``tests/test_folds.py`` applies them to every flavour):
 every workload allocates and frees through its flavour's allocator (nothing elided);
 ``memset_vec`` calls memset and allocates nothing zeroed; ``zeroed_vec`` allocates zeroed;
-``fragmentation`` fills its blocks itself; ``raw_pair`` calls the C allocators' own pair.
+``fragmentation`` fills its blocks itself; ``raw_pair`` calls the C allocators' own pair;
+``c_pair`` reaches the C loop of every primitive the flavour offers, and each C loop
+(``allocbench_c_pair_<primitive>``, rustext/csrc/c_pairs.c) calls its allocator pair.
 """
 
 from __future__ import annotations
@@ -60,6 +62,21 @@ def disassembly(so: Path) -> dict[str, frozenset[str]]:
     """Function name (demangled) -> the symbols its instructions reference. A call through
     a GOT slot that holds a local function (``mi_malloc`` is hidden in the mimalloc
     flavour) is named through the slot's relocation."""
+    return _parse(so)[0]
+
+
+@cache
+def calls_made(so: Path) -> dict[str, frozenset[str]]:
+    """Function name (demangled) -> the functions its ``call`` and ``jmp`` instructions
+    reach (a reference is not enough: the C pairs must call their allocator)."""
+    return _parse(so)[1]
+
+
+_BRANCH = re.compile(r"^(call|jmp)\b")
+
+
+@cache
+def _parse(so: Path) -> tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]]:
     text = _run("objdump", "-d", "-C", "--no-show-raw-insn", str(so))
     # GOT slot -> the local function its RELATIVE relocation points at.
     code_at: dict[int, str] = {}
@@ -73,18 +90,26 @@ def disassembly(so: Path) -> dict[str, frozenset[str]]:
         if m and int(m.group(2), 16) in code_at:
             slot_holds[int(m.group(1), 16)] = code_at[int(m.group(2), 16)]
     funcs: dict[str, set[str]] = {}
+    branches: dict[str, set[str]] = {}
     current: set[str] | None = None
     for line in text.splitlines():
         m = _HEADER.match(line)
         if m:
             current = funcs.setdefault(m.group(1), set())
+            branch = branches.setdefault(m.group(1), set())
         elif current is not None and "\t" in line:
             insn = line.split("\t", 1)[1]
-            current.update(_plain(s) for s in _REF.findall(insn))
+            refs = {_plain(s) for s in _REF.findall(insn)}
             c = _COMMENT_ADDR.search(insn)
             if c and int(c.group(1), 16) in slot_holds:
-                current.add(slot_holds[int(c.group(1), 16)])
-    return {k: frozenset(v - {k}) for k, v in funcs.items()}
+                refs.add(slot_holds[int(c.group(1), 16)])
+            current.update(refs)
+            if _BRANCH.match(insn):
+                branch.update(refs)
+    return (
+        {k: frozenset(v - {k}) for k, v in funcs.items()},
+        {k: frozenset(v - {k}) for k, v in branches.items()},
+    )
 
 
 def resolve(so: Path, entry: str) -> str:
@@ -172,6 +197,53 @@ RAW_PAIR = {
     "mimalloc": _names("mi_malloc", "mi_free"),
     "jemalloc": _names("_rjem_malloc", "_rjem_free"),
 }
+# c_pair's C loops (rustext/csrc/c_pairs.c): the allocator pair each must call. Every
+# flavour has the first four; mimalloc's and jemalloc's only their own flavour.
+C_PAIRS = {
+    "pymem": _names("PyMem_Malloc", "PyMem_Free"),
+    "pymem_calloc": _names("PyMem_Calloc", "PyMem_Free"),
+    "pymem_raw": _names("PyMem_RawMalloc", "PyMem_RawFree"),
+    "malloc": _names("malloc", "free"),
+    "mimalloc": _names("mi_malloc", "mi_free"),
+    "jemalloc": _names("_rjem_malloc", "_rjem_free"),
+}
+
+
+def c_primitives(flavour: str) -> tuple[str, ...]:
+    """The C pairs compiled into ``flavour``'s extension."""
+    return tuple(p for p in C_PAIRS if p not in ("mimalloc", "jemalloc") or p == flavour)
+
+
+def c_pair_symbol(primitive: str) -> str:
+    return f"allocbench_c_pair_{primitive}"
+
+
+def c_pair_violations(flavour: str, root: Path | None = None) -> list[str]:
+    """c_pair's rules: its Rust entry reaches the C loop of every primitive the flavour
+    offers, and every C loop calls its allocator pair (a deleted or swapped call, or a pair
+    the compiler folded away, fails)."""
+    so = extension(flavour, root)
+    out = []
+    got = reached(so, entry("c_pair", "raw"))
+    want = {c_pair_symbol(p) for p in c_primitives(flavour)}
+    if not want <= got:
+        out.append(f"{flavour}: c_pair must reach {' and '.join(sorted(want - got))}")
+    made = calls_made(so)
+    for p in c_primitives(flavour):
+        sym = c_pair_symbol(p)
+        if sym not in made:
+            out.append(f"{flavour}: {sym} is not in the extension (rustext/csrc/c_pairs.c)")
+            continue
+        missing = C_PAIRS[p] - made[sym]
+        if missing:
+            calls = " ".join(sorted(s for s in made[sym] if "::" not in s)) or "none"
+            out.append(
+                f"{flavour}: {sym} must call {' and '.join(sorted(C_PAIRS[p]))}; it does not "
+                f"call {' or '.join(sorted(missing))} (its calls: {calls})"
+            )
+    return out
+
+
 # Workloads whose blocks must not come zeroed: memset_vec measures the memset, and
 # fragmentation writes every byte so that every allocator's pages are resident.
 NOT_ZEROED = ("memset_vec", "fragmentation")
@@ -188,6 +260,9 @@ def violations(flavour: str, root: Path | None = None) -> list[str]:
         if w.family not in WORKLOAD_FILES:
             continue
         fn = w.func or w.name
+        if fn == "c_pair":
+            out += c_pair_violations(flavour, root)
+            continue
         got = reached(so, entry(fn, w.family))
         claims: list[tuple[bool, str]] = []
         if fn == "raw_pair":
@@ -214,9 +289,14 @@ def violations(flavour: str, root: Path | None = None) -> list[str]:
 WORKLOAD_FILES = ("throughput", "realloc", "zeroed", "fragmentation", "threads", "raw")
 
 
+# Workload functions in a file of their own rather than their family's.
+WORKLOAD_FILE_OF = {"c_pair": "c_pair"}
+
+
 def entry(workload_fn: str, family: str) -> str:
-    """The symbol of a workload function (``rustext/src/workloads/<family>.rs``)."""
-    return f"_rustext::workloads::{family}::{workload_fn}"
+    """The symbol of a workload function (``rustext/src/workloads/<family>.rs``, or the
+    file of ``WORKLOAD_FILE_OF``)."""
+    return f"_rustext::workloads::{WORKLOAD_FILE_OF.get(workload_fn, family)}::{workload_fn}"
 
 
 def extension(flavour: str, root: Path | None = None) -> Path:
@@ -228,7 +308,11 @@ def extension(flavour: str, root: Path | None = None) -> Path:
 
 def allocator_calls(flavour: str, fn: str, family: str, root: Path | None = None) -> list[str]:
     """The allocator-related symbols a workload reaches (for the table and messages)."""
-    got = reached(extension(flavour, root), entry(fn, family))
+    so = extension(flavour, root)
+    got = reached(so, entry(fn, family))
+    if fn == "c_pair":  # and what its C loops call
+        for p in c_primitives(flavour):
+            got |= calls_made(so).get(c_pair_symbol(p), frozenset())
     interesting = re.compile(r"alloc|free|calloc|memset|memcpy|mi_|_rjem_|PyMem|realloc")
     return sorted(s for s in got if "::" not in s and interesting.search(s))
 

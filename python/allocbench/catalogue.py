@@ -158,6 +158,36 @@ ORDER = Param("order", str, "free order of the batch", choices=("lifo", "fifo"))
 TOUCH = Param("touch", bool, "write one byte per 4 KiB page before freeing")
 PAIR_SIZES = (8, 16, 32, 64, 128, 256, 512, 1024, 4 * KiB, 64 * KiB, 1 * MiB)
 SMALL_SIZES = (16, 32, 64, 128, 256, 512)
+# The C-level pair (c_pair): the pair sizes up to the first raw-domain one of the pymem
+# backend, and the allocators it calls from C. "own" is the flavour's own primitive for the
+# size, the one raw_pair calls (c_pair_own); the others are available in every flavour but
+# mimalloc and jemalloc, which only their own flavour links (the extension refuses them
+# elsewhere with a ValueError; its C_PAIR_PRIMITIVES lists what it takes).
+C_PAIR_SIZES = tuple(s for s in PAIR_SIZES if s <= 1024)
+C_PAIR_PRIMITIVES = ("own", "pymem", "pymem_calloc", "pymem_raw", "malloc", "mimalloc", "jemalloc")
+# What each calls, as C code names it.
+C_PAIR_CALLS = {
+    "pymem": "PyMem_Malloc + PyMem_Free",
+    "pymem_calloc": "PyMem_Calloc + PyMem_Free",
+    "pymem_raw": "PyMem_RawMalloc + PyMem_RawFree",
+    "malloc": "malloc + free",
+    "mimalloc": "mi_malloc + mi_free",
+    "jemalloc": "_rjem_malloc + _rjem_free",
+}
+PYMEM_SMALL_MAX = 512  # pymalloc's SMALL_REQUEST_THRESHOLD: the pymem backend's split
+
+
+def c_pair_own(flavour: str, size: int) -> str:
+    """The primitive ``c_pair(primitive="own")`` calls for ``size`` in ``flavour``: the one
+    its backend's raw baseline calls (``backend::primitive(size)``; the extension's
+    ``c_pair_own`` says the same, checked by tests/test_c_pair.py)."""
+    if flavour == "pymem":
+        return "pymem" if size <= PYMEM_SMALL_MAX else "pymem_raw"
+    own = {"pymem-raw": "pymem_raw", "system": "malloc", "mimalloc": "mimalloc"}
+    own["jemalloc"] = "jemalloc"
+    if flavour not in own:
+        raise ValueError(f"no flavour {flavour!r}; the flavours are pymem, {', '.join(own)}")
+    return own[flavour]
 
 
 # realloc_growth times a growth, realloc_moves counts its resizes: the same parameters.
@@ -250,6 +280,28 @@ WORKLOADS: tuple[Workload, ...] = (
         (_size(),),
         tuple({"size": s} for s in PAIR_SIZES),
         {"size": 64},
+    ),
+    Workload(
+        "c_pair",
+        "raw",
+        "time",
+        "s/op",
+        "the alloc+free pair called from C: the limit each flavour's GlobalAlloc path is "
+        "measured against (rustext/csrc/c_pairs.c: the raw_pair loop in C, one byte "
+        "written, calls as a C extension makes them; primitive 'own' is the flavour's own "
+        "primitive for the size, as raw_pair calls it; 'pymem', 'pymem_calloc', "
+        "'pymem_raw', 'malloc' in every flavour, 'mimalloc' and 'jemalloc' in their own)",
+        (
+            _size(8, 1024, "block size in bytes (pymalloc's blocks and the first raw one)"),
+            Param(
+                "primitive",
+                str,
+                "allocator pair called from C ('own': the flavour's own for this size)",
+                choices=C_PAIR_PRIMITIVES,
+            ),
+        ),
+        tuple({"size": s, "primitive": "own"} for s in C_PAIR_SIZES),
+        {"size": 64, "primitive": "own"},
     ),
     Workload(
         "churn_batch",

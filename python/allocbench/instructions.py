@@ -18,12 +18,21 @@ requests, ``rustext/src/callgrind.rs``), so interpreter start-up, imports and th
 itself cancel out:  instructions/op = (Ir(1 + k) - Ir(1)) / (k * ops_per_loop).
 
 The raw baseline (``raw_pair``) is counted the same way, so each flavour's GlobalAlloc path
-is an exact ratio to its own primitive. The ``threads`` family is left out: valgrind runs
-threads one at a time and their spin and futex paths depend on scheduling, so their counts
-are not repeatable. Runs use ``setarch -R`` (no address randomisation), ``PYTHONHASHSEED=0``,
-a fixed output path and the allocators' clock-driven work switched off
-(``CLOCK_FREE_ALLOCATOR_ENV``); with that every point of every flavour is counted the same
-to the instruction in every run (checked by tests/test_instructions.py).
+is an exact ratio to its own primitive. So is the C-level pair (``c_pair``: the same loop in
+C, calling the allocator as a C extension does, rustext/csrc/c_pairs.c), the physical limit:
+the catalogue's points (``primitive="own"``, the flavour's own primitive for the size) and,
+beyond the catalogue, every other primitive the flavour's extension offers (``pymem``,
+``pymem_calloc``, ``pymem_raw``, ``malloc``; ``mimalloc``, ``jemalloc`` in their flavours) at
+the same sizes, stored apart (``c_pairs``). ``c_baseline`` gives every flavour's
+``alloc_pair``, ``alloc_pair_unguarded`` and ``raw_pair`` as ratios to the C pair of the same
+primitive and size (instructions, and wall time where measured).
+
+The ``threads`` family is left out: valgrind runs threads one at a time and their spin and
+futex paths depend on scheduling, so their counts are not repeatable. Runs use
+``setarch -R`` (no address randomisation), ``PYTHONHASHSEED=0``, a fixed output path and the
+allocators' clock-driven work switched off (``CLOCK_FREE_ALLOCATOR_ENV``); with that every
+point of every flavour is counted the same to the instruction in every run (checked by
+tests/test_instructions.py).
 
 Unless ``--no-wall-time``, the same points are also timed natively in one process per
 flavour (median of 5), so the report can show how well instruction counts predict wall time.
@@ -78,11 +87,38 @@ def points(filter_re: str = "") -> list[tuple[catalogue.Workload, dict[str, Any]
     return out
 
 
+def explicit_c_points(
+    primitives: tuple[str, ...] | list[str], filter_re: str = ""
+) -> list[tuple[catalogue.Workload, dict[str, Any]]]:
+    """The C pairs of ``primitives`` ("own" left out: it is a catalogue point) at the
+    catalogue's c_pair sizes, filtered by name: counted beside the catalogue's points."""
+    rx = re.compile(filter_re) if filter_re else None
+    w = catalogue.get("c_pair")
+    out = []
+    for prim in primitives:
+        if prim == "own":
+            continue
+        for size in catalogue.C_PAIR_SIZES:
+            params = {"size": size, "primitive": prim}
+            if rx is None or rx.search(w.label(params)):
+                out.append((w, params))
+    return out
+
+
 def _extra_loops(w: catalogue.Workload, params: dict[str, Any]) -> int:
     return w.call_loops(params)
 
 
-def worker_count(filter_re: str) -> None:
+def _worker_points(m, filter_re: str, explicit: bool):
+    """The points a worker runs: the catalogue's, and with ``explicit`` every other C pair
+    the loaded flavour offers (its ``C_PAIR_PRIMITIVES``)."""
+    pts = points(filter_re)
+    if explicit:
+        pts += explicit_c_points(m.C_PAIR_PRIMITIVES, filter_re)
+    return pts
+
+
+def worker_count(filter_re: str, explicit: bool = False) -> None:
     """Runs inside callgrind: every point at loops 1 and 1 + k, each between a zero and a
     labelled dump."""
     from .flavour import load
@@ -90,7 +126,7 @@ def worker_count(filter_re: str) -> None:
     m = load()
     if not m.running_on_valgrind():
         raise SystemExit("the counting worker must run under valgrind --tool=callgrind")
-    for w, params in points(filter_re):
+    for w, params in _worker_points(m, filter_re, explicit):
         fn = getattr(m, w.func or w.name)
         for loops in (1, 1 + _extra_loops(w, params)):
             m.callgrind_zero()
@@ -98,13 +134,13 @@ def worker_count(filter_re: str) -> None:
             m.callgrind_dump(f"{w.label(params)}|{loops}")
 
 
-def worker_time(filter_re: str) -> None:
+def worker_time(filter_re: str, explicit: bool = False) -> None:
     """Runs natively: median seconds per op of every point (5 calls of about call_ops)."""
     from .flavour import load
 
     m = load()
     out = {}
-    for w, params in points(filter_re):
+    for w, params in _worker_points(m, filter_re, explicit):
         fn = getattr(m, w.func or w.name)
         loops = _extra_loops(w, params)
         fn(loops, **params)  # warm-up
@@ -137,9 +173,11 @@ def count_flavour(
     filter_re: str,
     root: Path = ROOT,
     python: interpreters.Interpreter | None = None,
+    explicit: bool = False,
 ) -> dict[str, dict]:
     """Instructions per op of every point for one flavour (one callgrind process), under
-    ``python`` (default: this interpreter)."""
+    ``python`` (default: this interpreter). With ``explicit``, also the C pairs of every
+    primitive the flavour offers (``explicit_c_points``; their entries say ``explicit``)."""
     in_root = python is not None and python.in_sid_root
     if in_root:
         if not (interpreters.sid_root() / "usr" / "bin" / "valgrind").exists():
@@ -173,6 +211,7 @@ def count_flavour(
         "--worker-count",
         "--filter",
         filter_re,
+        *(["--explicit"] if explicit else []),
     ]
     if in_root:
         assert python is not None
@@ -186,22 +225,35 @@ def count_flavour(
     result = {}
     for w, params in points(filter_re):
         label = w.label(params)
-        k = _extra_loops(w, params)
-        small, big = counts.get(f"{label}|1"), counts.get(f"{label}|{1 + k}")
-        if small is None or big is None:
-            raise RuntimeError(f"{flavour}: callgrind wrote no count for {label}")
-        ops = k * w.ops_per_loop(params)
-        result[label] = {
-            "workload": w.name,
-            "family": w.family,
-            "params": params,
-            "ir_loops_1": small,
-            "ir_loops_big": big,
-            "loops_big": 1 + k,
-            "ops": ops,
-            "ir_per_op": (big - small) / ops,
-        }
+        result[label] = _entry(flavour, w, params, counts, required=True)
+    if explicit:
+        # Only the flavour knows which it offers: what the worker counted is what it has.
+        for w, params in explicit_c_points(catalogue.C_PAIR_PRIMITIVES, filter_re):
+            e = _entry(flavour, w, params, counts, required=False)
+            if e is not None:
+                result[w.label(params)] = {**e, "explicit": True}
     return result
+
+
+def _entry(flavour, w, params, counts, required):
+    label = w.label(params)
+    k = _extra_loops(w, params)
+    small, big = counts.get(f"{label}|1"), counts.get(f"{label}|{1 + k}")
+    if small is None or big is None:
+        if required:
+            raise RuntimeError(f"{flavour}: callgrind wrote no count for {label}")
+        return None
+    ops = k * w.ops_per_loop(params)
+    return {
+        "workload": w.name,
+        "family": w.family,
+        "params": params,
+        "ir_loops_1": small,
+        "ir_loops_big": big,
+        "loops_big": 1 + k,
+        "ops": ops,
+        "ir_per_op": (big - small) / ops,
+    }
 
 
 def _here() -> interpreters.Interpreter:
@@ -214,12 +266,14 @@ def time_flavour(
     filter_re: str,
     root: Path = ROOT,
     python: interpreters.Interpreter | None = None,
+    explicit: bool = False,
 ) -> dict[str, float]:
     env = subprocess_env(flavour, root=root)
     env.pop("PYTHONMALLOC", None)
     exe = (python or _here()).command
+    extra = ["--explicit"] if explicit else []
     out = subprocess.run(
-        [exe, "-m", "allocbench.instructions", "--worker-time", "--filter", filter_re],
+        [exe, "-m", "allocbench.instructions", "--worker-time", "--filter", filter_re, *extra],
         env=env,
         capture_output=True,
         text=True,
@@ -311,6 +365,102 @@ def table_rows(data: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     return headers, rows
 
 
+C_BASELINE_WORKLOADS = ("alloc_pair", "alloc_pair_unguarded", "raw_pair")
+
+
+def c_baseline(data: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Per flavour and c_pair size: the C-level pair of the flavour's own primitive
+    (instructions/op, and seconds/op where the run timed it), and ``alloc_pair``,
+    ``alloc_pair_unguarded`` and ``raw_pair`` of the same size as ratios to it
+    (``ir_ratio``; ``time_ratio`` from the native timings). The own primitive is the one the
+    backend calls for that size: pymem: PyMem_Malloc up to 512 B, PyMem_RawMalloc above;
+    pymem-raw: PyMem_RawMalloc; system: malloc; mimalloc: mi_malloc; jemalloc: _rjem_malloc."""
+    wall = data.get("wall_s_per_op") or {}
+    out: dict[str, list[dict[str, Any]]] = {}
+    for f, counts in data["counts"].items():
+        rows = []
+        for label, e in counts.items():
+            if e["workload"] != "c_pair" or e["params"].get("primitive") != "own":
+                continue
+            size = e["params"]["size"]
+            c_ir, c_t = e["ir_per_op"], wall.get(f, {}).get(label)
+            own = catalogue.c_pair_own(f, size)
+            row: dict[str, Any] = {
+                "size": size,
+                "c_primitive": own,
+                "c_calls": catalogue.C_PAIR_CALLS[own],
+                "c_pair_ir_per_op": c_ir,
+                "c_pair_s_per_op": c_t,
+                "ir_ratio": {},
+                "time_ratio": {},
+            }
+            for name in C_BASELINE_WORKLOADS:
+                other = catalogue.get(name).label({"size": size})
+                o = counts.get(other)
+                if o is not None and c_ir > 0:
+                    row["ir_ratio"][name] = o["ir_per_op"] / c_ir
+                t = wall.get(f, {}).get(other)
+                if t and c_t:
+                    row["time_ratio"][name] = t / c_t
+            rows.append(row)
+        if rows:
+            out[f] = sorted(rows, key=lambda r: r["size"])
+    return out
+
+
+def c_baseline_rows(data: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """``c_baseline`` as a table: one row per flavour and size; each ratio cell is
+    instructions (and wall time in brackets)."""
+    base = data.get("c_baseline") or c_baseline(data)
+    headers = [
+        "flavour",
+        "size",
+        "C pair (the flavour's own primitive)",
+        "C pair Ir/op",
+        "C pair ns/op",
+        *(f"{n} / C pair: Ir (time)" for n in C_BASELINE_WORKLOADS),
+    ]
+    rows = []
+    for f, entries in base.items():
+        for r in entries:
+            cells = [
+                f,
+                str(r["size"]),
+                r["c_calls"],
+                f"{r['c_pair_ir_per_op']:,.1f}",
+                f"{r['c_pair_s_per_op'] * 1e9:.1f}" if r.get("c_pair_s_per_op") else "-",
+            ]
+            for n in C_BASELINE_WORKLOADS:
+                ir, t = r["ir_ratio"].get(n), r["time_ratio"].get(n)
+                cell = f"x{ir:.2f}" if ir is not None else "-"
+                cells.append(cell + (f" (x{t:.2f})" if t is not None else ""))
+            rows.append(cells)
+    return headers, rows
+
+
+def c_pairs_rows(data: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Every C pair counted, per primitive and size: instructions/op (ns/op where timed)
+    in each flavour; '-' where the flavour does not offer the primitive."""
+    pairs = data.get("c_pairs") or {}
+    flavours = list(pairs)
+    headers = ["C pair", "size", *(f"{f} Ir/op (ns/op)" for f in flavours)]
+    rows = []
+    for prim in catalogue.C_PAIR_PRIMITIVES:
+        for size in catalogue.C_PAIR_SIZES:
+            label = catalogue.get("c_pair").label({"size": size, "primitive": prim})
+            cells = []
+            for f in flavours:
+                e = pairs[f].get(label)
+                if e is None:
+                    cells.append("-")
+                    continue
+                t = e.get("wall_s_per_op")
+                cells.append(f"{e['ir_per_op']:,.1f}" + (f" ({t * 1e9:.1f})" if t else ""))
+            if any(c != "-" for c in cells):
+                rows.append([catalogue.C_PAIR_CALLS.get(prim, prim), str(size), *cells])
+    return headers, rows
+
+
 def counting_note(data: dict[str, Any]) -> str:
     """What the counting runs changed in the allocators' settings (stored with the run)."""
     env = data.get("counting_env")
@@ -326,11 +476,26 @@ def counting_note(data: dict[str, Any]) -> str:
     )
 
 
-def table(data: dict[str, Any]) -> str:
-    """The table of ``table_rows`` as Markdown."""
-    headers, rows = table_rows(data)
+def table(data: dict[str, Any], rows_of=None) -> str:
+    """The table of ``table_rows`` (or of ``rows_of``) as Markdown."""
+    headers, rows = (rows_of or table_rows)(data)
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+C_BASELINE_TEXT = (
+    "Each flavour's GlobalAlloc pair (`alloc_pair`), its path without the thread-state "
+    "guard (`alloc_pair_unguarded`) and its raw baseline (`raw_pair`, the primitive called "
+    "from Rust) as ratios to the same pair looped in C (`c_pair`, rustext/csrc/c_pairs.c: "
+    "direct calls as a C extension makes them, one byte written per block), for the "
+    "primitive the flavour's backend calls at that size (pymem: PyMem_Malloc up to 512 B, "
+    "PyMem_RawMalloc above). Ratios of instructions/op; in brackets, of native wall time "
+    "(median of 5, noisier). x1.00 is the physical limit."
+)
+C_PAIRS_TEXT = (
+    "Every C pair each flavour's extension offers (the CPython and libc pairs in all, "
+    "mi_malloc and _rjem_malloc in their own flavours): instructions/op, ns/op in brackets."
+)
 
 
 def prediction_text(pred: dict[str, Any]) -> str:
@@ -359,20 +524,24 @@ def plot(data: dict[str, Any], path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 5))
-    for f, counts in data["counts"].items():
-        for name, style in (("alloc_pair", "-o"), ("raw_pair", "--x")):
+    for i, (f, counts) in enumerate(data["counts"].items()):
+        for name, style in (("alloc_pair", "-o"), ("raw_pair", "--x"), ("c_pair", ":s")):
             pts = sorted(
                 (e["params"]["size"], e["ir_per_op"])
                 for e in counts.values()
                 if e["workload"] == name and e["ir_per_op"] > 0
             )
-            if pts:
-                ax.plot(*zip(*pts, strict=True), style, label=f"{f} {name}")
+            if pts:  # one colour per flavour, one style per workload
+                ax.plot(*zip(*pts, strict=True), style, color=f"C{i}", label=f"{f} {name}")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("block size (bytes)")
     ax.set_ylabel("instructions per alloc+free pair")
-    ax.set_title("Instructions per pair (callgrind); dashed: each backend's raw primitive")
+    ax.set_title(
+        "Instructions per pair (callgrind); dashed: each backend's raw primitive, "
+        "dotted: the same from C",
+        fontsize=9,
+    )
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -441,15 +610,26 @@ def run(
         "machine": os.uname().nodename,
     }
     print(f"instructions: interpreter {interp.summary()}", flush=True)
+    c_pairs: dict[str, dict[str, dict]] = {}
     for n, f in enumerate(flavours, 1):
         print(f"instructions: counting {f} ({n} of {len(flavours)})", flush=True)
-        data["counts"][f] = count_flavour(f, filter_re, root, python)
+        counted = count_flavour(f, filter_re, root, python, explicit=True)
+        data["counts"][f] = {k: e for k, e in counted.items() if not e.get("explicit")}
+        c_pairs[f] = {k: e for k, e in counted.items() if e.get("explicit")}
     if wall_time:
         data["wall_s_per_op"] = {}
         for n, f in enumerate(flavours, 1):
             print(f"instructions: timing {f} natively ({n} of {len(flavours)})", flush=True)
-            data["wall_s_per_op"][f] = time_flavour(f, filter_re, root, python)
+            wall = time_flavour(f, filter_re, root, python, explicit=True)
+            data["wall_s_per_op"][f] = {k: t for k, t in wall.items() if k not in c_pairs[f]}
+            for k, e in c_pairs[f].items():
+                e["wall_s_per_op"] = wall.get(k)
         data["prediction"] = prediction(data)
+    if any(c_pairs.values()):
+        data["c_pairs"] = c_pairs
+    base = c_baseline(data)
+    if base:
+        data["c_baseline"] = base
     _atomic_json(out_dir / "instructions.json", data)
     plot(data, out_dir / "instructions_per_pair.png")
     plot_prediction(data, out_dir / "instructions_vs_time.png")
@@ -476,6 +656,17 @@ def report_markdown(data: dict[str, Any]) -> str:
         "![instructions per pair](instructions_per_pair.png)",
         "",
     ]
+    if c_baseline_rows(data)[1]:
+        parts += [
+            "## Against the C-level pair (the physical limit)",
+            "",
+            C_BASELINE_TEXT,
+            "",
+            table(data, c_baseline_rows),
+            "",
+        ]
+    if c_pairs_rows(data)[1]:
+        parts += ["## Every C-level pair", "", C_PAIRS_TEXT, "", table(data, c_pairs_rows), ""]
     pred = data.get("prediction")
     if pred:
         parts += [
@@ -515,16 +706,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--python", help=f"interpreter id ({interpreters.allowed()})")
     ap.add_argument("--worker-count", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--worker-time", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--explicit", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     try:
         re.compile(a.filter)
     except re.error as e:
         ap.error(f"--filter is not a regular expression: {e}")
     if a.worker_count:
-        worker_count(a.filter)
+        worker_count(a.filter, a.explicit)
         return 0
     if a.worker_time:
-        worker_time(a.filter)
+        worker_time(a.filter, a.explicit)
         return 0
     flavours = [f for f in a.flavours.replace(" ", ",").split(",") if f]
     try:

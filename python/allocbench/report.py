@@ -1461,6 +1461,20 @@ def instruction_section(data: RunData, out: Path) -> list[Block]:
     )
     headers, rows = instructions.table_rows(counts)
     blocks.append(("table", headers, rows))
+    headers, rows = instructions.c_baseline_rows(counts)
+    if rows:
+        blocks += [
+            ("h2", "Against the C-level pair (the physical limit)"),
+            ("p", instructions.C_BASELINE_TEXT),
+            ("table", headers, rows),
+        ]
+    headers, rows = instructions.c_pairs_rows(counts)
+    if rows:
+        blocks += [
+            ("h2", "Every C-level pair"),
+            ("p", instructions.C_PAIRS_TEXT),
+            ("table", headers, rows),
+        ]
     png = path.parent / "instructions_per_pair.png"
     if png.exists():
         shutil.copyfile(png, out / "instructions_per_pair.png")

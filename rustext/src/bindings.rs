@@ -8,7 +8,7 @@ use crate::workloads::{self, fragmentation as frag, realloc, throughput, Workloa
 use crate::{build_facts, checks};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList};
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 use std::hint::black_box;
 
 impl From<WorkloadError> for PyErr {
@@ -71,6 +71,20 @@ fn alloc_pair_unguarded(loops: u64, size: usize) -> PyResult<f64> {
 #[pyfunction]
 fn raw_pair(loops: u64, size: usize) -> PyResult<f64> {
     Ok(workloads::raw::raw_pair(loops, size)?)
+}
+
+/// The C-level pair (rustext/csrc/c_pairs.c): `primitive` is one of
+/// `workloads::c_pair::NAMES` available in this flavour ("own": the flavour's own primitive
+/// for `size`). Runs with the GIL held, which the PyMem_Malloc/Calloc pairs need.
+#[pyfunction]
+fn c_pair(py: Python<'_>, loops: u64, size: usize, primitive: &str) -> PyResult<f64> {
+    Ok(workloads::c_pair::c_pair(py, loops, size, primitive)?)
+}
+
+/// The primitive `c_pair(..., primitive="own")` calls for `size` in this flavour.
+#[pyfunction]
+fn c_pair_own(size: usize) -> &'static str {
+    workloads::c_pair::CPrimitive::own(size).name()
 }
 
 #[pyfunction]
@@ -433,6 +447,9 @@ fn _rustext(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(hook)?;
     m.add("SUBINTERPRETERS_SUPPORTED", false)?;
     m.add("FALLBACK_REGION_BYTES", backend::FALLBACK_REGION_BYTES)?;
+    // The primitives `c_pair` takes in this flavour ("own" first).
+    let names = workloads::c_pair::CPrimitive::available_names();
+    m.add("C_PAIR_PRIMITIVES", PyTuple::new(py, names)?)?;
     m.add_class::<RustBuffer>()?;
     macro_rules! add {
         ($($f:ident),* $(,)?) => { $( m.add_function(wrap_pyfunction!($f, m)?)?; )* };
@@ -444,6 +461,8 @@ fn _rustext(m: &Bound<'_, PyModule>) -> PyResult<()> {
         alloc_pair,
         alloc_pair_unguarded,
         raw_pair,
+        c_pair,
+        c_pair_own,
         churn_batch,
         mixed_sizes,
         collections,

@@ -198,6 +198,11 @@ def test_raw_baseline_calls_the_flavours_own_primitive():
         (lambda: m.alloc_pair(1, 1 << 63), ValueError),
         (lambda: m.fragmentation(10, 9, 8, "every_other", 0), ValueError),
         (lambda: m.check_layout(0, 8, 8, 8), ValueError),
+        (lambda: m.c_pair(1, 64, "tcmalloc"), ValueError),
+        (lambda: m.c_pair(0, 64, "own"), ValueError),
+        (lambda: m.c_pair(1, 2048, "own"), ValueError),
+        (lambda: m.c_pair(1, -1, "own"), OverflowError),
+        (lambda: catalogue.run("c_pair", loops=1, size=64, primitive="tcmalloc"), ValueError),
     ],
 )
 def test_bad_input_raises(call, exc):

@@ -3,8 +3,11 @@
 //! Parameters are validated by the Python catalogue first; the checks here only keep a
 //! bad call from panicking (they return `WorkloadError`).
 //!
-//! One file per family. Nothing here touches Python, except `interplay` (in bindings.rs).
+//! One file per family. Nothing here touches Python, except `interplay` (in bindings.rs)
+//! and `c_pair` (the C loops call CPython's allocator; built with the `python` feature only).
 
+#[cfg(feature = "python")]
+pub mod c_pair;
 pub mod fragmentation;
 pub mod raw;
 pub mod realloc;
