@@ -177,11 +177,12 @@ fn sound_foreign_thread_state(
 }
 
 /// Where the PyMem probe reads on this interpreter, found at import: `(byte offset of
-/// PyThreadState.thread_id, whether the probe reads the GIL holder (3.11))`, and whether it
+/// PyThreadState.thread_id, whether the probe reads the GIL holder (3.11), the `%fs` offset
+/// it loads the state from, 0 when it calls the getter)`, and whether it
 /// says this (attached) thread may call the MEM domain. None outside an interpreter or when
 /// the layout could not be established.
 #[pyfunction]
-fn sound_probe() -> (Option<(usize, bool)>, bool) {
+fn sound_probe() -> (Option<(usize, bool, isize)>, bool) {
     (
         backend::pyapi::probe_layout(),
         backend::pyapi::thread_attached(),

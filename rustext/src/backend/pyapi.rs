@@ -37,6 +37,11 @@ pub(crate) struct Probe {
     /// 3.11 only: `&_PyRuntime.gilstate.tstate_current`, read directly (one load instead of
     /// a call; checked against `_PyThreadState_UncheckedGet` at calibration).
     holder_slot: *const AtomicUsize,
+    /// 3.12+: the `%fs` offset of CPython's own thread-local state pointer when the getter
+    /// is exactly a one-load function (a static interpreter: `mov %fs:OFF,%rax; ret`, or
+    /// initial-exec TLS): the probe then makes that same load itself instead of a call.
+    /// 0 when the getter must be called (a shared libpython's `__tls_get_addr`).
+    tls_off: isize,
 }
 
 /// The main interpreter while MEM-domain calls are allowed; 0 from the start of shutdown,
@@ -71,6 +76,54 @@ fn thread_self() -> usize {
     {
         // SAFETY: always callable.
         unsafe { libc::pthread_self() as usize }
+    }
+}
+
+/// The word at `%fs:off` (x86-64): what a one-load TLS getter returns.
+#[inline(always)]
+unsafe fn read_fs(off: isize) -> *const u8 {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    {
+        let v: usize;
+        // SAFETY: `off` is the offset the interpreter's own getter reads (tls_offset_of).
+        unsafe {
+            core::arch::asm!("mov {}, qword ptr fs:[{}]", out(reg) v, in(reg) off,
+                options(nostack, readonly, preserves_flags))
+        };
+        v as *const u8
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+    {
+        let _ = off;
+        core::ptr::null()
+    }
+}
+
+/// Decodes a thread-state getter that is a single `%fs` load: local-exec
+/// (`[endbr64] mov %fs:OFF,%rax; ret`) or initial-exec
+/// (`[endbr64] mov GOT(%rip),%rax; mov %fs:(%rax),%rax; ret`). Either way every thread reads
+/// its state at the same `%fs` offset, which is returned; None for anything else.
+unsafe fn tls_offset_of(getter: TstateFn) -> Option<isize> {
+    if !cfg!(all(target_arch = "x86_64", target_os = "linux")) {
+        return None;
+    }
+    // SAFETY: reads at most 16 bytes of the getter's machine code (mapped, readable text).
+    unsafe {
+        let mut p = getter as *const u8;
+        let code = |p: *const u8, n: usize| core::slice::from_raw_parts(p, n);
+        if code(p, 4) == [0xf3, 0x0f, 0x1e, 0xfa] {
+            p = p.add(4); // endbr64
+        }
+        if code(p, 5) == [0x64, 0x48, 0x8b, 0x04, 0x25] && *p.add(9) == 0xc3 {
+            return Some(p.add(5).cast::<i32>().read_unaligned() as isize);
+        }
+        if code(p, 3) == [0x48, 0x8b, 0x05] && code(p.add(7), 5) == [0x64, 0x48, 0x8b, 0x00, 0xc3] {
+            let got = p
+                .add(7)
+                .offset(p.add(3).cast::<i32>().read_unaligned() as isize);
+            return Some(got.cast::<isize>().read());
+        }
+        None
     }
 }
 
@@ -152,7 +205,11 @@ impl Probe {
         // attached to this thread (3.12+), or re-validated after the read (3.11).
         unsafe {
             if !self.gil_holder_global {
-                let t = (self.current)() as *const u8;
+                let t = if self.tls_off != 0 {
+                    read_fs(self.tls_off)
+                } else {
+                    (self.current)() as *const u8
+                };
                 return !t.is_null()
                     && *(t.add(self.thread_id_off) as *const usize) == thread_self()
                     && *(t.add(INTERP_OFF) as *const usize) == LIVE_INTERP.load(Ordering::Relaxed);
@@ -364,19 +421,32 @@ unsafe fn calibrate(
         core::ptr::null()
     };
     LIVE_INTERP.store(main_interp, Ordering::Relaxed);
+    // The one-load reading must give what the getter gives, here and now.
+    let tls_off = match unsafe { tls_offset_of(current) } {
+        Some(off) if off != 0 && minor >= 12 && unsafe { read_fs(off) } == t as *const u8 => off,
+        _ => 0,
+    };
     let probe = Probe {
         current,
         thread_id_off: word * 8,
         gil_holder_global: minor == 11,
         holder_slot,
+        tls_off,
     };
     // The probe must say yes here, on the importing thread, or it is not read right.
     probe.attached::<false>().then_some(probe)
 }
 
-/// Where the probe reads: (offset of thread_id, reads the GIL holder) — for tests.
-pub fn probe_layout() -> Option<(usize, bool)> {
-    api().map(|a| (a.probe.thread_id_off, a.probe.gil_holder_global))
+/// Where the probe reads: (offset of thread_id, reads the GIL holder, `%fs` offset of the
+/// interpreter's state pointer or 0 when the getter is called) — for tests.
+pub fn probe_layout() -> Option<(usize, bool, isize)> {
+    api().map(|a| {
+        (
+            a.probe.thread_id_off,
+            a.probe.gil_holder_global,
+            a.probe.tls_off,
+        )
+    })
 }
 
 #[inline(always)]
