@@ -16,6 +16,9 @@
 //!   kernel does not charge against the commit limit; each slab is made read-write when it
 //!   is carved (charged then, 64 KiB at a time). A slab the kernel refuses is not consumed:
 //!   the allocation returns NULL and a later one tries again.
+//! * Per-thread caches (as glibc's tcache): each thread keeps up to 64 blocks per class and
+//!   moves them to and from the shared lists 32 at a time, so detached churn takes a class
+//!   mutex once per 32 calls; a thread's cache returns to the shared lists when it exits.
 //! * fork(): the child has only the forking thread, so a class mutex held by any other
 //!   thread at the fork would stay locked forever. `pthread_atfork` handlers take every
 //!   mutex before the fork and release them in parent and child (glibc's malloc does the
@@ -58,7 +61,12 @@ static LIVE: AtomicUsize = AtomicUsize::new(0);
 static TOTAL: AtomicUsize = AtomicUsize::new(0);
 
 struct Class {
-    free: usize,
+    /// Full chains of `cap(class)` blocks, as a thread's cache gave them back: a stack linked
+    /// through the second word of each chain's first block (blocks within a chain link
+    /// through their first word). Taken and given whole, in O(1).
+    chains: usize,
+    /// Single blocks (a cache flushed at thread exit, or a thread without a cache).
+    loose: usize,
     bump: usize,
     end: usize,
 }
@@ -96,7 +104,8 @@ impl<T> Locked<T> {
 
 #[allow(clippy::declare_interior_mutable_const)]
 const EMPTY: Locked<Class> = Locked::new(Class {
-    free: 0,
+    chains: 0,
+    loose: 0,
     bump: 0,
     end: 0,
 });
@@ -185,44 +194,232 @@ fn map_region() -> usize {
 
 /// A block of at least `req` (1..=512) bytes, 16-byte aligned, or NULL.
 pub(crate) fn alloc(req: usize, zeroed: bool) -> *mut u8 {
+    let class = class_of(req);
+    let size = (class + 1) * CLASS_STEP;
+    // SAFETY: the cache is this thread's own; nothing in it allocates or re-enters.
+    let p = match CACHE.try_with(|c| unsafe { (*c.get()).pop(class) }) {
+        Ok(p) => p,
+        Err(_) => {
+            TOTAL.fetch_add(1, Ordering::Relaxed);
+            take_one(class) // this thread's cache is gone (thread exit)
+        }
+    };
+    if p == 0 {
+        return ptr::null_mut();
+    }
+    if zeroed {
+        // SAFETY: a free block of `size` bytes, ours now.
+        unsafe { ptr::write_bytes(p as *mut u8, 0, size) };
+    }
+    p as *mut u8
+}
+
+/// One block for a thread whose cache is gone: a chain is taken and all but its first block
+/// go back as single blocks.
+#[cold]
+fn take_one(class: usize) -> usize {
+    let (head, got) = take(class);
+    if got > 1 {
+        // SAFETY: `got` linked blocks; the rest go back whole.
+        let rest = unsafe { core::mem::replace(&mut *(head as *mut usize), 0) };
+        let mut tail = rest;
+        while unsafe { *(tail as *const usize) } != 0 {
+            tail = unsafe { *(tail as *const usize) };
+        }
+        give_loose(class, rest, tail, got - 1);
+    }
+    head
+}
+
+/// Blocks a thread's cache holds per class at most: 64 KiB worth, 32..1024 blocks, so a
+/// thread holds at most 2 MiB (32 classes) and returns it when it exits.
+#[inline(always)]
+fn cap(class: usize) -> usize {
+    ((64 << 10) / ((class + 1) * CLASS_STEP)).clamp(32, 1024)
+}
+
+/// Moves blocks of `class` out of the shared lists as a chain linked through their first
+/// words: a whole given-back chain when there is one, else up to `cap(class)` single or
+/// fresh blocks. Returns (head, count).
+fn take(class: usize) -> (usize, usize) {
     let mut base = BASE.load(Ordering::Acquire);
     if base == 0 {
         base = map_region();
         if base == 0 {
-            return ptr::null_mut();
+            return (0, 0);
         }
     }
-    let class = class_of(req);
     let size = (class + 1) * CLASS_STEP;
-    let p = CLASS[class].with(|c| {
-        if c.free != 0 {
-            let p = c.free;
-            // SAFETY: a free block stores the next free block in its first word.
-            c.free = unsafe { *(p as *const usize) };
-            if zeroed {
-                unsafe { ptr::write_bytes(p as *mut u8, 0, size) };
-            }
-            return p;
+    let n = cap(class);
+    let (head, got) = CLASS[class].with(|c| {
+        if c.chains != 0 {
+            let head = c.chains;
+            // SAFETY: a chain's first block keeps the next chain in its second word.
+            c.chains = unsafe { core::mem::replace(&mut *(head as *mut usize).add(1), 0) };
+            return (head, n);
         }
-        if c.bump + size > c.end {
-            let slab = carve(base);
-            if slab == 0 {
+        let (mut head, mut tail, mut got) = (0usize, 0usize, 0usize);
+        // Appended in order, so fresh slab memory is handed out in ascending addresses.
+        let mut link = |p: usize| {
+            if head == 0 {
+                head = p;
+            } else {
+                // SAFETY: tail is a block of ours: its first word becomes the chain link.
+                unsafe { *(tail as *mut usize) = p };
+            }
+            tail = p;
+        };
+        while got < n && c.loose != 0 {
+            let p = c.loose;
+            // SAFETY: a loose block stores the next one in its first word.
+            c.loose = unsafe { *(p as *const usize) };
+            link(p);
+            got += 1;
+        }
+        while got < n {
+            if c.bump + size > c.end {
+                let slab = carve(base);
+                if slab == 0 {
+                    break;
+                }
+                c.bump = slab;
+                c.end = slab + SLAB_BYTES;
+            }
+            link(c.bump);
+            c.bump += size;
+            got += 1;
+        }
+        if got > 0 {
+            // SAFETY: as above; the chain ends here.
+            unsafe { *(tail as *mut usize) = 0 };
+        }
+        (head, got)
+    });
+    LIVE.fetch_add(got, Ordering::Relaxed);
+    (head, got)
+}
+
+/// Gives a full chain of `cap(class)` blocks back to the shared lists, in O(1).
+fn give_chain(class: usize, head: usize) {
+    CLASS[class].with(|c| {
+        // SAFETY: head is the chain's first block, ours; its second word links the chains.
+        unsafe { *(head as *mut usize).add(1) = c.chains };
+        c.chains = head;
+    });
+    LIVE.fetch_sub(cap(class), Ordering::Relaxed);
+}
+
+/// Gives `n` single blocks (a chain through their first words ending at `tail`) back.
+fn give_loose(class: usize, head: usize, tail: usize, n: usize) {
+    if n == 0 {
+        return;
+    }
+    CLASS[class].with(|c| {
+        // SAFETY: tail is the chain's last block, ours.
+        unsafe { *(tail as *mut usize) = c.loose };
+        c.loose = head;
+    });
+    LIVE.fetch_sub(n, Ordering::Relaxed);
+}
+
+/// Per-thread caches in front of the shared lists (glibc's tcache does the same in front of
+/// its arenas): a detached thread's churn touches no shared state until its cache of a class
+/// is empty (it then takes a whole chain) or holds `cap(class)` blocks (it gives them all
+/// back as one chain). A thread's cache returns to the shared lists when the thread exits.
+#[derive(Clone, Copy)]
+struct Bin {
+    head: usize,
+    /// The bin's last block (the first pushed into an empty bin), for O(1) give-backs.
+    tail: usize,
+    count: usize,
+}
+
+struct Cache {
+    bins: [Bin; CLASSES],
+    /// Blocks handed out since the count last went to TOTAL.
+    allocs: usize,
+}
+
+const EMPTY_BIN: Bin = Bin {
+    head: 0,
+    tail: 0,
+    count: 0,
+};
+
+impl Cache {
+    const EMPTY: Cache = Cache {
+        bins: [EMPTY_BIN; CLASSES],
+        allocs: 0,
+    };
+
+    #[inline]
+    fn pop(&mut self, class: usize) -> usize {
+        let bin = &mut self.bins[class];
+        if bin.head == 0 {
+            let (head, got) = take(class);
+            TOTAL.fetch_add(self.allocs, Ordering::Relaxed);
+            self.allocs = 0;
+            if got == 0 {
                 return 0;
             }
-            c.bump = slab;
-            c.end = slab + SLAB_BYTES;
+            let mut tail = head;
+            // The tail of a taken chain is found once per refill (cap(class) links at most).
+            // SAFETY: `got` linked blocks.
+            while unsafe { *(tail as *const usize) } != 0 {
+                tail = unsafe { *(tail as *const usize) };
+            }
+            *bin = Bin {
+                head,
+                tail,
+                count: got,
+            };
         }
-        // Fresh slab memory comes zeroed from the kernel.
-        let p = c.bump;
-        c.bump += size;
+        let p = bin.head;
+        // SAFETY: cached blocks link the next one through their first word, cleared as the
+        // block leaves (fresh slab memory is handed out all zero, as the kernel gave it).
+        bin.head = unsafe { core::mem::replace(&mut *(p as *mut usize), 0) };
+        bin.count -= 1;
+        if bin.count == 0 {
+            bin.tail = 0;
+        }
+        self.allocs += 1;
         p
-    });
-    if p == 0 {
-        return ptr::null_mut();
     }
-    LIVE.fetch_add(1, Ordering::Relaxed);
-    TOTAL.fetch_add(1, Ordering::Relaxed);
-    p as *mut u8
+
+    #[inline]
+    fn push(&mut self, class: usize, p: usize) {
+        let bin = &mut self.bins[class];
+        if bin.count >= cap(class) {
+            give_chain(class, bin.head);
+            *bin = EMPTY_BIN;
+        }
+        // SAFETY: the block is ours again and at least 16 bytes.
+        unsafe { *(p as *mut usize) = bin.head };
+        if bin.head == 0 {
+            bin.tail = p;
+        }
+        bin.head = p;
+        bin.count += 1;
+    }
+
+    fn flush(&mut self) {
+        for (class, bin) in self.bins.iter_mut().enumerate() {
+            give_loose(class, bin.head, bin.tail, bin.count);
+            *bin = EMPTY_BIN;
+        }
+        TOTAL.fetch_add(self.allocs, Ordering::Relaxed);
+        self.allocs = 0;
+    }
+}
+
+impl Drop for Cache {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+thread_local! {
+    static CACHE: UnsafeCell<Cache> = const { UnsafeCell::new(Cache::EMPTY) };
 }
 
 /// The next slab, made read-write; 0 when the region is used up or the kernel refuses the
@@ -256,19 +453,32 @@ fn carve(base: usize) -> usize {
 /// # Safety
 /// `p` came from [`alloc`] with the same `req` and is not used afterwards.
 pub(crate) unsafe fn free(p: *mut u8, req: usize) {
-    CLASS[class_of(req)].with(|c| {
-        // SAFETY: the block is at least 16 bytes and ours again.
-        unsafe { *(p as *mut usize) = c.free };
-        c.free = p as usize;
-    });
-    LIVE.fetch_sub(1, Ordering::Relaxed);
+    let class = class_of(req);
+    // SAFETY: the cache is this thread's own; nothing in it allocates or re-enters.
+    if CACHE
+        .try_with(|c| unsafe { (*c.get()).push(class, p as usize) })
+        .is_err()
+    {
+        give_loose(class, p as usize, p as usize, 1); // this thread's cache is gone (thread exit)
+    }
 }
 
-/// (blocks live now, blocks ever allocated, bytes of slabs carved).
+/// (blocks live, blocks ever allocated, bytes of slabs carved). Live: out of the shared lists
+/// and not in the calling thread's cache (another live thread's cached blocks count as live;
+/// an exited thread's went back). Allocated: as reported by each thread at every refill and
+/// at its exit, plus the calling thread's own count. Exact in a single-threaded process and
+/// once the other threads have exited.
 pub fn stats() -> (usize, usize, usize) {
+    // SAFETY: reads this thread's own cache.
+    let (cached, pending) = CACHE
+        .try_with(|c| unsafe {
+            let c = &*c.get();
+            (c.bins.iter().map(|b| b.count).sum::<usize>(), c.allocs)
+        })
+        .unwrap_or((0, 0));
     (
-        LIVE.load(Ordering::Relaxed),
-        TOTAL.load(Ordering::Relaxed),
+        LIVE.load(Ordering::Relaxed).saturating_sub(cached),
+        TOTAL.load(Ordering::Relaxed) + pending,
         CURSOR
             .load(Ordering::Relaxed)
             .min(SIZE.load(Ordering::Relaxed)),

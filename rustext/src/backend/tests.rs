@@ -484,8 +484,9 @@ mod pymem_only {
             assert_eq!(live(), 1);
             ALLOCATOR.dealloc(small, l(100, 8));
             assert_eq!(live(), 0);
-            // The freed block is the next one of its class, zeroed when asked for.
-            small.write_bytes(0xFF, 100);
+            // The freed block is the next one of its class, zeroed when asked for (its first
+            // word is the free list's link, the allocator's until handed out again).
+            small.add(8).write_bytes(0xFF, 92);
             let z = ALLOCATOR.alloc_zeroed(l(100, 8));
             assert_eq!(z, small);
             assert!(core::slice::from_raw_parts(z, 100).iter().all(|&b| b == 0));
