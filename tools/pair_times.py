@@ -97,7 +97,10 @@ def main(argv: list[str] | None = None) -> int:
                     best[label][k] = min(v, best[label].get(k, v))
         for label, b in best.items():
             cells = " | ".join(f"{b[c]:.2f}" if c in b else "-" for c in columns)
-            print(f"| {ident} ({interp.version}) | {label} | {cells} |", flush=True)
+            print(
+                f"| {ident} ({interp.facts.get('version', interp.version)}) | {label} | {cells} |",
+                flush=True,
+            )
     return 0
 
 
