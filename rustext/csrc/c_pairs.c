@@ -50,11 +50,25 @@ static double seconds_between(const struct timespec *a, const struct timespec *b
     return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) * 1e-9;
 }
 
-/* One function per primitive: ALLOC is an expression of `size`, FREE a function name. */
+/* NEIGHBOUR: before the loop, a block is allocated, a second one (the neighbour) beside it,
+ * and the first freed. pymalloc serves the pair from the pool the neighbour lives in, which
+ * the pair's free can then never empty; without it, whether a pool empties (and is set up
+ * again on the next allocation, ~20 instructions per pair) depended on what the process had
+ * allocated before, and counts of one point moved by 20 % between runs with other filters.
+ * Every pair loop (alloc_pair, alloc_pair_unguarded, raw_pair) does the same.
+ * One function per primitive: ALLOC is an expression of `size`, FREE a function name. */
 #define ALLOCBENCH_C_PAIR(name, ALLOC, FREE)                                                \
     __attribute__((noinline)) double allocbench_c_pair_##name(uint64_t loops, size_t size) { \
         struct timespec t0, t1;                                                             \
         int failed = 0;                                                                     \
+        /* The neighbour (see NEIGHBOUR below): kept live beside the pair's block. */        \
+        void *first = (ALLOC), *neighbour = (ALLOC);                                        \
+        if (first == NULL || neighbour == NULL) {                                           \
+            FREE(first);                                                                    \
+            FREE(neighbour);                                                                \
+            return -1.0;                                                                    \
+        }                                                                                   \
+        FREE(first);                                                                        \
         clock_gettime(CLOCK_MONOTONIC, &t0);                                                \
         for (uint64_t i = 0; i < loops; i++) {                                              \
             unsigned char *p = (unsigned char *)(ALLOC);                                    \
@@ -67,6 +81,7 @@ static double seconds_between(const struct timespec *a, const struct timespec *b
             FREE(p);                                                                        \
         }                                                                                   \
         clock_gettime(CLOCK_MONOTONIC, &t1);                                                \
+        FREE(neighbour);                                                                    \
         return failed ? -1.0 : seconds_between(&t0, &t1);                                   \
     }
 

@@ -38,6 +38,8 @@
 //!   states count as detached, so their threads use the fallback). A state created on A and
 //!   attached on B has A's id: B takes the fallback, as the debug hooks require. Only this
 //!   thread can detach or delete its attached state, so the reads race with nothing.
+//!   On a static interpreter the getter is one `%fs` load; the probe decodes it (checked
+//!   against the getter at start-up) and makes the same load inline, for every thread alike.
 //!   Residual: a thread that creates a second state of the main interpreter for itself and
 //!   attaches it passes the probe though `PyGILState_Check` would fail (CPython's GILState
 //!   API calls that unsupported); comparing with the TSS slot instead costs ~20

@@ -16,6 +16,15 @@ pub fn raw_pair(loops: u64, size: usize) -> Result<f64> {
             crate::backend::PRIMITIVE
         )));
     };
+    // The neighbour, as alloc_pair keeps one (throughput.rs, with_neighbour).
+    let (first, neighbour) = unsafe { (m(size), m(size)) };
+    if first.is_null() || neighbour.is_null() {
+        return Err(bad(format!(
+            "{} returned NULL for {size} bytes",
+            crate::backend::PRIMITIVE
+        )));
+    }
+    unsafe { f(first) };
     let mut failed = false;
     let t = timed(|| {
         for _ in 0..loops {
@@ -31,6 +40,7 @@ pub fn raw_pair(loops: u64, size: usize) -> Result<f64> {
             }
         }
     });
+    unsafe { f(neighbour) };
     if failed {
         return Err(bad(format!(
             "{} returned NULL for {size} bytes",

@@ -26,15 +26,40 @@ unsafe fn pair(l: Layout, a: unsafe fn(Layout) -> *mut u8, d: unsafe fn(*mut u8,
     }
 }
 
+/// Runs `f` with a neighbour block live: one block is allocated, a second beside it, and
+/// the first freed, so pymalloc serves the pairs from a pool that their frees never empty
+/// (the state would otherwise depend on what the process allocated before; see c_pairs.c).
+unsafe fn with_neighbour<R>(
+    l: Layout,
+    a: unsafe fn(Layout) -> *mut u8,
+    d: unsafe fn(*mut u8, Layout),
+    f: impl FnOnce() -> R,
+) -> R {
+    unsafe {
+        let (first, neighbour) = (a(l), a(l));
+        if first.is_null() || neighbour.is_null() {
+            std::alloc::handle_alloc_error(l);
+        }
+        d(first, l);
+        let r = f();
+        d(neighbour, l);
+        r
+    }
+}
+
 /// `loops` alloc+free pairs of `size` bytes through the global allocator.
 #[inline(never)] // its own symbol: tests/test_folds.py reads its calls
 pub fn alloc_pair(loops: u64, size: usize) -> Result<f64> {
     let l = layout(size)?;
-    Ok(timed(|| {
-        for _ in 0..loops {
-            unsafe { pair(l, alloc, dealloc) };
-        }
-    }))
+    Ok(unsafe {
+        with_neighbour(l, alloc, dealloc, || {
+            timed(|| {
+                for _ in 0..loops {
+                    pair(l, alloc, dealloc);
+                }
+            })
+        })
+    })
 }
 
 /// The same pairs through the backend with its thread-state guard compiled out (pymem);
@@ -42,17 +67,19 @@ pub fn alloc_pair(loops: u64, size: usize) -> Result<f64> {
 #[inline(never)] // its own symbol: tests/test_folds.py reads its calls
 pub fn alloc_pair_unguarded(loops: u64, size: usize) -> Result<f64> {
     let l = layout(size)?;
-    Ok(timed(|| {
-        for _ in 0..loops {
-            unsafe {
-                pair(
-                    l,
-                    crate::backend::alloc_unguarded,
-                    crate::backend::dealloc_unguarded,
-                )
-            };
-        }
-    }))
+    let (a, d) = (
+        crate::backend::alloc_unguarded as unsafe fn(Layout) -> *mut u8,
+        crate::backend::dealloc_unguarded as unsafe fn(*mut u8, Layout),
+    );
+    Ok(unsafe {
+        with_neighbour(l, a, d, || {
+            timed(|| {
+                for _ in 0..loops {
+                    pair(l, a, d);
+                }
+            })
+        })
+    })
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
