@@ -1461,20 +1461,16 @@ def instruction_section(data: RunData, out: Path) -> list[Block]:
     )
     headers, rows = instructions.table_rows(counts)
     blocks.append(("table", headers, rows))
-    headers, rows = instructions.c_baseline_rows(counts)
-    if rows:
-        blocks += [
-            ("h2", "Against the C-level pair (the physical limit)"),
-            ("p", instructions.C_BASELINE_TEXT),
-            ("table", headers, rows),
-        ]
-    headers, rows = instructions.c_pairs_rows(counts)
-    if rows:
-        blocks += [
-            ("h2", "Every C-level pair"),
-            ("p", instructions.C_PAIRS_TEXT),
-            ("table", headers, rows),
-        ]
+    for title, text, (headers, rows) in (
+        (
+            "Against the C-level pair (the physical limit)",
+            instructions.C_BASELINE_TEXT,
+            instructions.c_baseline_rows(counts),
+        ),
+        ("Every C-level pair", instructions.C_PAIRS_TEXT, instructions.c_pairs_rows(counts)),
+    ):
+        if rows:
+            blocks += [("h2", title), ("p", text), ("table", headers, rows)]
     png = path.parent / "instructions_per_pair.png"
     if png.exists():
         shutil.copyfile(png, out / "instructions_per_pair.png")
