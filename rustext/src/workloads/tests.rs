@@ -555,7 +555,8 @@ mod allocations {
         let c = balanced("alloc_pair", || {
             alloc_pair(500, 64).unwrap();
         });
-        assert_eq!(c.allocs, 500);
+        // Plus the neighbour kept live beside the pairs, and the block freed to make room.
+        assert_eq!(c.allocs, 500 + 2);
         for order in [Order::Lifo, Order::Fifo] {
             // Plus the vector that holds the batch's pointers.
             let c = balanced("churn_batch", || {
