@@ -16,9 +16,9 @@
 //!   kernel does not charge against the commit limit; each slab is made read-write when it
 //!   is carved (charged then, 64 KiB at a time). A slab the kernel refuses is not consumed:
 //!   the allocation returns NULL and a later one tries again.
-//! * Per-thread caches (as glibc's tcache): each thread keeps up to 64 blocks per class and
-//!   moves them to and from the shared lists 32 at a time, so detached churn takes a class
-//!   mutex once per 32 calls; a thread's cache returns to the shared lists when it exits.
+//! * Per-thread caches (as glibc's tcache): each thread keeps up to 64 KiB of blocks per
+//!   class and takes or gives back whole chains of that size in O(1), so steady detached
+//!   churn takes no class mutex; a thread's cache returns to the shared lists when it exits.
 //! * fork(): the child has only the forking thread, so a class mutex held by any other
 //!   thread at the fork would stay locked forever. `pthread_atfork` handlers take every
 //!   mutex before the fork and release them in parent and child (glibc's malloc does the
@@ -201,7 +201,7 @@ pub(crate) fn alloc(req: usize, zeroed: bool) -> *mut u8 {
         Ok(p) => p,
         Err(_) => {
             TOTAL.fetch_add(1, Ordering::Relaxed);
-            take_one(class) // this thread's cache is gone (thread exit)
+            take(class, 1).0 // this thread's cache is gone (thread exit)
         }
     };
     if p == 0 {
@@ -214,23 +214,6 @@ pub(crate) fn alloc(req: usize, zeroed: bool) -> *mut u8 {
     p as *mut u8
 }
 
-/// One block for a thread whose cache is gone: a chain is taken and all but its first block
-/// go back as single blocks.
-#[cold]
-fn take_one(class: usize) -> usize {
-    let (head, got) = take(class);
-    if got > 1 {
-        // SAFETY: `got` linked blocks; the rest go back whole.
-        let rest = unsafe { core::mem::replace(&mut *(head as *mut usize), 0) };
-        let mut tail = rest;
-        while unsafe { *(tail as *const usize) } != 0 {
-            tail = unsafe { *(tail as *const usize) };
-        }
-        give_loose(class, rest, tail, got - 1);
-    }
-    head
-}
-
 /// Blocks a thread's cache holds per class at most: 64 KiB worth, 32..1024 blocks, so a
 /// thread holds at most 2 MiB (32 classes) and returns it when it exits.
 #[inline(always)]
@@ -238,10 +221,10 @@ fn cap(class: usize) -> usize {
     ((64 << 10) / ((class + 1) * CLASS_STEP)).clamp(32, 1024)
 }
 
-/// Moves blocks of `class` out of the shared lists as a chain linked through their first
-/// words: a whole given-back chain when there is one, else up to `cap(class)` single or
-/// fresh blocks. Returns (head, count).
-fn take(class: usize) -> (usize, usize) {
+/// Moves up to `n` blocks of `class` out of the shared lists as a chain linked through their
+/// first words: a whole given-back chain when `n` is `cap(class)` and there is one, else
+/// single or fresh blocks. Returns (head, count).
+fn take(class: usize, n: usize) -> (usize, usize) {
     let mut base = BASE.load(Ordering::Acquire);
     if base == 0 {
         base = map_region();
@@ -250,9 +233,8 @@ fn take(class: usize) -> (usize, usize) {
         }
     }
     let size = (class + 1) * CLASS_STEP;
-    let n = cap(class);
     let (head, got) = CLASS[class].with(|c| {
-        if c.chains != 0 {
+        if c.chains != 0 && n == cap(class) {
             let head = c.chains;
             // SAFETY: a chain's first block keeps the next chain in its second word.
             c.chains = unsafe { core::mem::replace(&mut *(head as *mut usize).add(1), 0) };
@@ -309,10 +291,16 @@ fn give_chain(class: usize, head: usize) {
     LIVE.fetch_sub(cap(class), Ordering::Relaxed);
 }
 
-/// Gives `n` single blocks (a chain through their first words ending at `tail`) back.
-fn give_loose(class: usize, head: usize, tail: usize, n: usize) {
+/// Gives `n` single blocks (a chain through their first words) back; walks the chain, so it
+/// serves only rare calls (thread exit, a thread without its cache).
+fn give_loose(class: usize, head: usize, n: usize) {
     if n == 0 {
         return;
+    }
+    let mut tail = head;
+    for _ in 1..n {
+        // SAFETY: `n` linked blocks of ours.
+        tail = unsafe { *(tail as *const usize) };
     }
     CLASS[class].with(|c| {
         // SAFETY: tail is the chain's last block, ours.
@@ -329,8 +317,6 @@ fn give_loose(class: usize, head: usize, tail: usize, n: usize) {
 #[derive(Clone, Copy)]
 struct Bin {
     head: usize,
-    /// The bin's last block (the first pushed into an empty bin), for O(1) give-backs.
-    tail: usize,
     count: usize,
 }
 
@@ -340,11 +326,7 @@ struct Cache {
     allocs: usize,
 }
 
-const EMPTY_BIN: Bin = Bin {
-    head: 0,
-    tail: 0,
-    count: 0,
-};
+const EMPTY_BIN: Bin = Bin { head: 0, count: 0 };
 
 impl Cache {
     const EMPTY: Cache = Cache {
@@ -356,32 +338,19 @@ impl Cache {
     fn pop(&mut self, class: usize) -> usize {
         let bin = &mut self.bins[class];
         if bin.head == 0 {
-            let (head, got) = take(class);
+            let (head, count) = take(class, cap(class));
             TOTAL.fetch_add(self.allocs, Ordering::Relaxed);
             self.allocs = 0;
-            if got == 0 {
+            if count == 0 {
                 return 0;
             }
-            let mut tail = head;
-            // The tail of a taken chain is found once per refill (cap(class) links at most).
-            // SAFETY: `got` linked blocks.
-            while unsafe { *(tail as *const usize) } != 0 {
-                tail = unsafe { *(tail as *const usize) };
-            }
-            *bin = Bin {
-                head,
-                tail,
-                count: got,
-            };
+            *bin = Bin { head, count };
         }
         let p = bin.head;
         // SAFETY: cached blocks link the next one through their first word, cleared as the
         // block leaves (fresh slab memory is handed out all zero, as the kernel gave it).
         bin.head = unsafe { core::mem::replace(&mut *(p as *mut usize), 0) };
         bin.count -= 1;
-        if bin.count == 0 {
-            bin.tail = 0;
-        }
         self.allocs += 1;
         p
     }
@@ -395,16 +364,13 @@ impl Cache {
         }
         // SAFETY: the block is ours again and at least 16 bytes.
         unsafe { *(p as *mut usize) = bin.head };
-        if bin.head == 0 {
-            bin.tail = p;
-        }
         bin.head = p;
         bin.count += 1;
     }
 
     fn flush(&mut self) {
         for (class, bin) in self.bins.iter_mut().enumerate() {
-            give_loose(class, bin.head, bin.tail, bin.count);
+            give_loose(class, bin.head, bin.count);
             *bin = EMPTY_BIN;
         }
         TOTAL.fetch_add(self.allocs, Ordering::Relaxed);
@@ -459,7 +425,7 @@ pub(crate) unsafe fn free(p: *mut u8, req: usize) {
         .try_with(|c| unsafe { (*c.get()).push(class, p as usize) })
         .is_err()
     {
-        give_loose(class, p as usize, p as usize, 1); // this thread's cache is gone (thread exit)
+        give_loose(class, p as usize, 1); // this thread's cache is gone (thread exit)
     }
 }
 
