@@ -136,7 +136,7 @@ fn sound_foreign_thread_state(
             T.store(t as usize, Ordering::Release);
             STEP.store(1, Ordering::Release);
             wait_for(&STEP, 2); // B holds the GIL with T now
-            let attached = backend::thread_attached();
+            let attached = backend::pyapi::thread_attached();
             let v = black_box(vec![3u8; size]);
             let region = backend::in_fallback_region(v.as_ptr());
             drop(v);
@@ -154,7 +154,7 @@ fn sound_foreign_thread_state(
             unsafe { ffi::PyEval_RestoreThread(t) };
             STEP.store(2, Ordering::Release);
             wait_for(&STEP, 3);
-            let attached = backend::thread_attached();
+            let attached = backend::pyapi::thread_attached();
             let v = black_box(vec![5u8; size]);
             let region = backend::in_fallback_region(v.as_ptr());
             drop(v);

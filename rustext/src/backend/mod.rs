@@ -117,15 +117,6 @@ pub fn counters() -> Vec<(&'static str, usize)> {
     Vec::new()
 }
 
-/// Whether the backend would call CPython's MEM domain from this thread now (the pymem
-/// flavour's decision); elsewhere, whether the thread holds the GIL.
-pub fn thread_attached() -> bool {
-    #[cfg(feature = "alloc-pymem")]
-    return pymem::mem_usable();
-    #[cfg(not(feature = "alloc-pymem"))]
-    return pyapi::thread_attached();
-}
-
 /// Whether `p` lies in the PyMem backend's fallback region; None in other flavours.
 pub fn in_fallback_region(p: *const u8) -> Option<bool> {
     #[cfg(feature = "alloc-pymem")]

@@ -486,7 +486,9 @@ pub fn python_version() -> Option<(u32, u32)> {
     api().map(|a| (a.version >> 24, (a.version >> 16) & 0xff))
 }
 
-/// Whether the calling thread holds the GIL (false outside Python).
+/// Whether the calling thread may call the MEM domain now: it holds the GIL with its own
+/// state of the main interpreter, and shutdown has not begun (false outside Python). The
+/// pymem flavour decides with this probe.
 pub fn thread_attached() -> bool {
     api().is_some_and(|a| a.attached())
 }

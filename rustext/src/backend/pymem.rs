@@ -90,21 +90,10 @@ fn plan(layout: Layout) -> Option<Plan> {
     aligned::plan(layout, ROUND)
 }
 
-/// The MEM domain is usable from this thread right now.
-#[inline(always)]
-fn mem_ok(api: &Api) -> bool {
-    api.attached() // false on every thread once shutdown has begun (pyapi::begin_shutdown)
-}
-
-/// The MEM domain is usable from this thread right now (false outside Python).
-pub fn mem_usable() -> bool {
-    pyapi::api().is_some_and(mem_ok)
-}
-
 #[inline(always)]
 unsafe fn alloc_small<const GUARD: bool>(req: usize, zeroed: bool) -> *mut u8 {
     if let Some(api) = pyapi::api() {
-        if !GUARD || mem_ok(api) {
+        if !GUARD || api.attached() {
             if GUARD {
                 drain_deferred(api);
             }
@@ -130,7 +119,7 @@ unsafe fn free_small<const GUARD: bool>(p: *mut u8, req: usize) {
     }
     // Not in the region, so it is a pymalloc block and the API exists.
     let Some(api) = pyapi::api() else { return };
-    if !GUARD || mem_ok(api) {
+    if !GUARD || api.attached() {
         // SAFETY: attached; p came from PyMem_Malloc/Calloc/Realloc.
         unsafe { (api.mem_free)(p as *mut c_void) };
     } else if pyapi::finalizing() {
@@ -195,7 +184,7 @@ unsafe fn large_alloc<const GUARD: bool>(req: usize, zeroed: bool) -> *mut u8 {
     // SAFETY: both families take any size and return NULL on failure; the header is inside.
     unsafe {
         let (base, family) = match pyapi::api() {
-            Some(api) if !GUARD || mem_ok(api) => (
+            Some(api) if !GUARD || api.attached() => (
                 if zeroed {
                     (api.raw_calloc)(1, n)
                 } else {
@@ -249,7 +238,7 @@ unsafe fn large_realloc(p: *mut u8, old_req: usize, new_req: usize) -> *mut u8 {
             libc::realloc(base as *mut c_void, n) as *mut u8
         } else {
             match pyapi::api() {
-                Some(api) if mem_ok(api) => (api.raw_realloc)(base as *mut c_void, n) as *mut u8,
+                Some(api) if api.attached() => (api.raw_realloc)(base as *mut c_void, n) as *mut u8,
                 // Detached: a new libc block, the raw one freed (RawFree takes no GIL).
                 _ => {
                     let q = large_alloc::<true>(new_req, false);
@@ -416,7 +405,7 @@ unsafe impl GlobalAlloc for PyMemAllocator {
                         return p; // same size class: already big enough
                     }
                 } else if let Some(api) = pyapi::api() {
-                    if mem_ok(api) {
+                    if api.attached() {
                         drain_deferred(api);
                         // SAFETY: attached; a pymalloc block resized in the MEM domain.
                         return unsafe { (api.mem_realloc)(p as *mut c_void, new.req) as *mut u8 };
