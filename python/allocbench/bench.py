@@ -61,7 +61,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from . import FLAVOURS, catalogue, interpreters, isolate
+from . import FLAVOURS, catalogue, interpreters, isolate, split_names
 from .flavour import ROOT, check_name, flavour_dir, subprocess_env
 from .report import RUN_RECORD
 
@@ -94,16 +94,12 @@ def parse_flavours(text: str) -> list[str]:
     """``pymem,system`` (commas or spaces) -> checked, de-duplicated flavour names."""
     if not isinstance(text, str):
         raise TypeError(f"flavours must be a str like 'pymem,system'; got {text!r}")
-    names = [n for n in re.split(r"[,\s]+", text.strip()) if n]
+    names = split_names(
+        text, check_name, lambda n: ValueError(f"flavours names {n!r} twice; got {text!r}")
+    )
     if not names:
         raise ValueError(f"flavours must name at least one of {', '.join(FLAVOURS)}; got {text!r}")
-    seen: list[str] = []
-    for n in names:
-        check_name(n)
-        if n in seen:
-            raise ValueError(f"flavours names {n!r} twice; got {text!r}")
-        seen.append(n)
-    return seen
+    return names
 
 
 def check_mode(name: str) -> Mode:

@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import split_names
+
 SID_ROOT_ENV = "ALLOCBENCH_SID_ROOT"
 
 
@@ -135,16 +137,14 @@ def check_id(name: str) -> str:
 
 def parse_ids(text: str) -> list[str]:
     """``3.11,3.15`` (commas or spaces) -> checked, de-duplicated ids."""
-    names = [n for n in re.split(r"[,\s]+", (text or "").strip()) if n]
+    names = split_names(
+        text or "",
+        check_id,
+        lambda n: InterpreterError(f"interpreter {n!r} is named twice in {text!r}"),
+    )
     if not names:
         raise InterpreterError(f"name at least one interpreter: {allowed()}")
-    seen: list[str] = []
-    for n in names:
-        check_id(n)
-        if n in seen:
-            raise InterpreterError(f"interpreter {n!r} is named twice in {text!r}")
-        seen.append(n)
-    return seen
+    return names
 
 
 def locate(name: str) -> str | None:
