@@ -1,16 +1,17 @@
-"""Wall time of builds side by side: ns per operation, best of ``--repeats`` calls in each of
-``--rounds`` alternating processes per build (the best round is kept: the machine is shared,
-and the minimum is the figure noise can only raise).
+"""Wall time of builds side by side, for catalogue points chosen by a regular expression: ns
+per operation, best of ``--repeats`` calls in each of ``--rounds`` alternating processes
+per build (the best round is kept: the machine is shared, and the minimum is the figure
+noise can only raise).
 
     python tools/pair_times.py --python 3.11,3.15 --build now=build/flavours/pymem \\
         --build before=/tmp/before/build/flavours/pymem --build system=build/flavours/system
-    python tools/pair_times.py --threads --build ...
+    python tools/pair_times.py --filter '^(threads_churn|cross_thread_free)\\[.*size=64,' ...
 
-Each build directory is a flavour's install (a PYTHONPATH entry). Prints a markdown table:
-one row per interpreter and build. Default columns: the 64 B (``--size``) alloc_pair,
-alloc_pair_unguarded, raw_pair and, where the build has it, c_pair (the C-level pair of the
-flavour's own primitive). ``--threads``: threads_churn (64 B, batch 256) at 1, 2 and 4
-threads and cross_thread_free (64 B, batch 256), the detached-thread paths.
+Each build directory is a flavour's install (a PYTHONPATH entry); its own catalogue names
+the points and runs them (a build whose catalogue lacks a point shows "-"). The default
+filter takes the 64 B pair paths: alloc_pair, alloc_pair_unguarded, raw_pair and c_pair
+(the C-level pair of the flavour's own primitive). Prints a markdown table, one row per
+interpreter and build.
 """
 
 from __future__ import annotations
@@ -26,44 +27,31 @@ sys.path.insert(0, str(ROOT / "python"))
 
 from allocbench import interpreters  # noqa: E402
 
+PAIRS = r"^(alloc_pair|alloc_pair_unguarded|raw_pair|c_pair)\[size=64[],]"
+
+# Runs in the build's interpreter: every matching timed point of the build's own catalogue,
+# about `ops` operations per call.
 CHILD = """
-import json, sys, allocbench._rustext as r
-size, loops, repeats = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-calls = {"alloc_pair": lambda: r.alloc_pair(loops, size),
-         "alloc_pair_unguarded": lambda: r.alloc_pair_unguarded(loops, size),
-         "raw_pair": lambda: r.raw_pair(loops, size)}
-if hasattr(r, "c_pair"):
-    calls["c_pair"] = lambda: r.c_pair(loops, size, "own")
-for f in calls.values():
-    f()  # warm-up
-print(json.dumps({k: min(f() for _ in range(repeats)) / loops * 1e9 for k, f in calls.items()}))
+import json, re, sys
+from allocbench import catalogue
+pattern, ops, repeats = re.compile(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+best = {}
+for w in catalogue.WORKLOADS:
+    for p in w.points:
+        if w.timed and pattern.search(w.label(p)):
+            per_loop = w.ops_per_loop(p)
+            loops = max(1, ops // per_loop)
+            w.run(loops=loops, **p)  # warm-up
+            s = min(w.run(loops=loops, **p) for _ in range(repeats))
+            best[w.label(p)] = s / (loops * per_loop) * 1e9
+print(json.dumps(best))
 """
-COLUMNS = ("alloc_pair", "alloc_pair_unguarded", "raw_pair", "c_pair")
-THREADS_CHILD = """
-import json, sys, allocbench._rustext as r
-loops, repeats = 256, int(sys.argv[3])
-calls = {f"threads_churn t={t}": (lambda t=t: r.threads_churn(loops, t, 64, 256))
-         for t in (1, 2, 4)}
-calls["cross_thread_free"] = lambda: r.cross_thread_free(loops, 64, 256)
-for f in calls.values():
-    f()  # warm-up
-print(json.dumps({k: min(f() for _ in range(repeats)) / (loops * 256) * 1e9
-                  for k, f in calls.items()}))
-"""
-THREADS_COLUMNS = (
-    "threads_churn t=1",
-    "threads_churn t=2",
-    "threads_churn t=4",
-    "cross_thread_free",
-)
 
 
-def measure(
-    interp, build: Path, size: int, loops: int, repeats: int, child: str = CHILD
-) -> dict[str, float]:
+def measure(interp, build: Path, pattern: str, ops: int, repeats: int) -> dict[str, float]:
     env = interpreters.worker_env(interp, {"PYTHONPATH": str(build)}, root=ROOT)
     out = subprocess.run(
-        [interp.command, "-c", child, str(size), str(loops), str(repeats)],
+        [interp.command, "-c", CHILD, pattern, str(ops), str(repeats)],
         env=env,
         capture_output=True,
         text=True,
@@ -77,30 +65,26 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--python", default="3.11", help="interpreter ids, comma-separated")
     ap.add_argument("--build", action="append", required=True, help="label=flavour dir")
-    ap.add_argument("--size", type=int, default=64)
-    ap.add_argument("--loops", type=int, default=200_000)
+    ap.add_argument("--filter", default=PAIRS, help="regex on catalogue point names")
+    ap.add_argument("--ops", type=int, default=200_000, help="operations per call")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--threads", action="store_true", help="the detached-thread workloads")
     a = ap.parse_args(argv)
     builds = dict(b.split("=", 1) for b in a.build)
-    child, columns = (THREADS_CHILD, THREADS_COLUMNS) if a.threads else (CHILD, COLUMNS)
-    print(f"| interpreter | build | {' | '.join(columns)} (ns/op) |")
-    print("|---|---|" + "---|" * len(columns))
     for ident in interpreters.parse_ids(a.python):
         interp = interpreters.resolve(ident)
         best: dict[str, dict[str, float]] = {label: {} for label in builds}
         for _ in range(a.rounds):
             for label, path in builds.items():
-                got = measure(interp, Path(path), a.size, a.loops, a.repeats, child)
-                for k, v in got.items():
+                for k, v in measure(interp, Path(path), a.filter, a.ops, a.repeats).items():
                     best[label][k] = min(v, best[label].get(k, v))
+        points = list(dict.fromkeys(k for b in best.values() for k in b))
+        print(f"\n{ident} ({interp.facts.get('version', interp.version)}), ns/op\n")
+        print(f"| build | {' | '.join(points)} |")
+        print("|---|" + "---|" * len(points))
         for label, b in best.items():
-            cells = " | ".join(f"{b[c]:.2f}" if c in b else "-" for c in columns)
-            print(
-                f"| {ident} ({interp.facts.get('version', interp.version)}) | {label} | {cells} |",
-                flush=True,
-            )
+            cells = " | ".join(f"{b[p]:.2f}" if p in b else "-" for p in points)
+            print(f"| {label} | {cells} |", flush=True)
     return 0
 
 
