@@ -174,7 +174,9 @@ C_PAIR_CALLS = {
     "mimalloc": "mi_malloc + mi_free",
     "jemalloc": "_rjem_malloc + _rjem_free",
 }
-PYMEM_SMALL_MAX = 512  # pymalloc's SMALL_REQUEST_THRESHOLD: the pymem backend's split
+# pymalloc's SMALL_REQUEST_THRESHOLD, the pymem backend's split (backend::PYMALLOC_SMALL_MAX;
+# the catalogue needs no built extension, so tests/test_c_pair.py ties the two together).
+PYMEM_SMALL_MAX = 512
 
 
 def c_pair_own(flavour: str, size: int) -> str:

@@ -66,6 +66,10 @@ pub mod jemalloc;
 #[cfg(feature = "alloc-jemalloc")]
 pub use jemalloc::{primitive, JemallocAllocator as Allocator, NAME, PRIMITIVE};
 
+/// pymalloc's SMALL_REQUEST_THRESHOLD: the pymem backend sends larger blocks to the raw
+/// domain, as pymalloc itself would (its fallback region serves up to this size too).
+pub const PYMALLOC_SMALL_MAX: usize = 512;
+
 /// A backend's own allocation primitive: (malloc, free).
 pub type Primitive = (unsafe fn(usize) -> *mut u8, unsafe fn(*mut u8));
 

@@ -18,9 +18,6 @@ pub const SIZE_MIN: usize = 8;
 pub const SIZE_MAX: usize = 1024;
 /// The catalogue's `loops` range (`allocbench.catalogue.MAX_LOOPS`).
 pub const LOOPS_MAX: u64 = 1_000_000_000;
-/// pymalloc's SMALL_REQUEST_THRESHOLD: the pymem backend sends larger blocks to the raw
-/// domain (`backend::pymem::primitive`), so "own" does the same.
-const PYMEM_SMALL_MAX: usize = 512;
 
 // The C side: one function per allocator (its own symbol), `loops` pairs of `size` bytes,
 // returning the seconds the loop took, or a negative value when the allocator returned NULL.
@@ -100,7 +97,7 @@ impl CPrimitive {
     /// The flavour's own primitive for `size`, as `backend::primitive(size)` picks it.
     pub fn own(size: usize) -> CPrimitive {
         if cfg!(feature = "alloc-pymem") {
-            if size <= PYMEM_SMALL_MAX {
+            if size <= crate::backend::PYMALLOC_SMALL_MAX {
                 CPrimitive::PyMem
             } else {
                 CPrimitive::PyMemRaw
