@@ -23,7 +23,7 @@ unexport PYTHONMALLOC
 RUST_SRC := $(shell find rustext -name '*.rs' ! -name 'tests.rs' -o -name '*.c' -o -name 'Cargo.toml') Cargo.toml Cargo.lock pyproject.toml
 PY_SRC := $(shell find python -name '*.py')
 
-.PHONY: help venv build build-all test lint fmt cargo-test pytest clean asv-check history dashboard regress stress bench report report-compare bench-instructions regress-instructions pythons hazards mutants
+.PHONY: bench-extension help venv build build-all test lint fmt cargo-test pytest clean asv-check history dashboard regress stress bench report report-compare bench-instructions regress-instructions pythons hazards mutants
 
 help:
 	@echo "make venv                  create .venv with the pinned tools (requirements/dev.txt)"
@@ -46,6 +46,10 @@ help:
 	@echo "                            MEMORY_LIMIT=<bytes>: RLIMIT_AS of every worker;"
 	@echo "                            PY=3.11,3.15: one run per interpreter + the verdict per interpreter;"
 	@echo "                            PYTHONMALLOC=default|pymalloc|malloc|mimalloc, comma lists too)"
+	@echo "make bench-extension PKG=<name>==<version> (or SRC=<dir>)  a real extension built in every"
+	@echo "                           flavour (as-shipped + each backend), its own tests (also PYTHONMALLOC=debug),"
+	@echo "                           then its workloads (benchmarks/extensions/) side by side"
+	@echo "                           (FLAVOURS=as-shipped,pymem,... MODE FILTER RESULTS PY; results/extensions/)"
 	@echo "make report RUN=<run id>   rebuild results/report/<run id> from the stored pyperf JSON"
 	@echo "make report-compare RUNS=a,b  the verdicts of several stored runs side by side"
 	@echo "make pythons               Debian sid's CPython 3.14, 3.15 in a cached sid root (~/.cache/allocbench; needs root)"
@@ -155,6 +159,17 @@ bench: $(foreach f,$(BENCH_FLAVOURS),$(BUILD)/flavours/$(f)/.stamp)
 	  --mode "$(MODE)" --filter '$(FILTER)' --out "$(RESULTS)" \
 	  --python "$(PY)" --pythonmalloc "$(PYTHONMALLOC)" \
 	  $(if $(MEMORY_LIMIT),--memory-limit $(MEMORY_LIMIT),)
+
+# A real extension in every flavour (python/allocbench/extension.py): PKG=orjson==3.13.0 (the
+# sdist from PyPI, cached under build/extensions) or SRC=<maturin project on disk>.
+PKG ?=
+SRC ?=
+EXT_FLAVOURS = $(if $(FLAVOURS),$(FLAVOURS),as-shipped,pymem,pymem-raw,system,mimalloc,jemalloc)
+
+bench-extension: $(VENV)/.stamp
+	PYTHONPATH=python $(VPY) -m allocbench.extension $(if $(PKG),--pkg '$(PKG)',) \
+	  $(if $(SRC),--src '$(SRC)',) --flavours '$(EXT_FLAVOURS)' --mode '$(MODE)' \
+	  --filter '$(FILTER)' --results '$(RESULTS)' $(if $(PY),--python '$(PY)',)
 
 # Needs only the venv: the report is drawn from the stored JSON, nothing is built or run.
 report: $(VENV)/.stamp

@@ -22,6 +22,11 @@ every selected point of that workload with the loops of ``--plan``. pyperf's ``l
 1 and the plan's loops go into ``inner_loops``, so the values are still seconds per operation
 and the JSON is ordinary pyperf (``show``, ``stats``, ``compare_to`` read it).
 
+``--workloads FILE`` runs another extension's workloads instead (``make bench-extension``:
+``benchmarks/extensions/<name>.py``, a ``WORKLOADS`` list of catalogue ``Workload`` entries
+whose functions live in that file). Its metadata comes from the flavour's ``build.json``
+(``ALLOCBENCH_EXTENSION_BUILD``), not from our extension, which such a worker never loads.
+
 Nothing here runs on import (asv imports every module of ``benchmarks/`` to discover its own
 suite, in environments without pyperf).
 """
@@ -38,7 +43,8 @@ from allocbench import catalogue
 from allocbench.flavour import ENV_VAR, load
 
 # What pyperf workers need from the environment besides PYTHONPATH (which pyperf passes).
-INHERITED_ENVIRON = (ENV_VAR, "PYTHONMALLOC")
+INHERITED_ENVIRON = (ENV_VAR, "PYTHONMALLOC", "ALLOCBENCH_EXTENSION_BUILD")
+EXTENSION_BUILD = "ALLOCBENCH_EXTENSION_BUILD"
 
 # pyperf values must be > 0, so only memory figures that cannot be zero become benchmarks:
 # resident set sizes (a live process always has some), pymalloc's arena bytes (absent, not
@@ -54,20 +60,20 @@ BENCHMARK_FIGURES = {
 
 
 def selected_points(
-    pattern: str | None, workload: str | None, timed: bool
+    pattern: str | None, workload: str | None, timed: bool, workloads=None
 ) -> list[tuple[catalogue.Workload, dict[str, Any]]]:
-    """The catalogue's benchmark points of one kind whose label matches ``pattern``
-    (``re.search``), optionally of one workload only."""
-    if workload is not None and workload not in catalogue.CATALOGUE:
-        raise SystemExit(
-            f"--workload must be one of {', '.join(catalogue.CATALOGUE)}; got {workload!r}"
-        )
+    """The benchmark points of one kind whose label matches ``pattern`` (``re.search``),
+    optionally of one workload only, among ``workloads`` (default: the catalogue)."""
+    workloads = catalogue.WORKLOADS if workloads is None else workloads
+    names = [w.name for w in workloads]
+    if workload is not None and workload not in names:
+        raise SystemExit(f"--workload must be one of {', '.join(names)}; got {workload!r}")
     try:
         regex = re.compile(pattern) if pattern else None
     except re.error as e:
         raise SystemExit(f"--filter is not a valid regular expression ({e}): {pattern!r}") from e
     points = []
-    for w in catalogue.WORKLOADS:
+    for w in workloads:
         if w.timed != timed or (workload is not None and w.name != workload):
             continue
         for p in w.points:
@@ -98,6 +104,41 @@ def build_metadata(module) -> dict[str, Any]:
         "pythonmalloc": os.environ.get("PYTHONMALLOC") or "unset (pymalloc)",
         "glibc": os.confstr("CS_GNU_LIBC_VERSION") or "unknown",
     }
+
+
+def extension_metadata() -> dict[str, Any]:
+    """Metadata of an extension run (``--workloads``): the interpreter's, and what the
+    flavour's ``build.json`` says (extension, version, flavour, backend, how it was built)."""
+    from allocbench import interpreters
+
+    path = os.environ.get(EXTENSION_BUILD)
+    if not path:
+        raise SystemExit(f"--workloads needs {EXTENSION_BUILD}: the flavour's build.json")
+    with open(path, encoding="utf-8") as f:
+        build = json.load(f)
+    return {
+        **interpreters.metadata(interpreters.facts()),
+        **{k: str(v) for k, v in build.items() if v not in (None, "")},
+        "pythonmalloc": os.environ.get("PYTHONMALLOC") or "unset (pymalloc)",
+        "glibc": os.confstr("CS_GNU_LIBC_VERSION") or "unknown",
+    }
+
+
+def load_workloads(path: str):
+    """An extension's workload file as a module (under its own name, so a file named
+    ``orjson.py`` does not shadow orjson), checked to define ``WORKLOADS``."""
+    import importlib.util
+
+    name = "allocbench_extension_" + re.sub(r"\W", "_", os.path.basename(path)[:-3])
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None or not path.endswith(".py"):
+        raise SystemExit(f"--workloads must be a Python file; got {path!r}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    if not getattr(module, "WORKLOADS", None):
+        raise SystemExit(f"{path} defines no WORKLOADS")
+    return module
 
 
 def point_metadata(w: catalogue.Workload, params: dict[str, Any]) -> dict[str, Any]:
@@ -210,7 +251,11 @@ def main() -> None:
 
     def worker_args(cmd: list[str], args) -> None:
         # The manager passes our own options on to its workers.
-        for opt, value in (("--filter", args.filter), ("--workload", args.workload)):
+        for opt, value in (
+            ("--filter", args.filter),
+            ("--workload", args.workload),
+            ("--workloads", args.workloads),
+        ):
             if value:
                 cmd.extend((opt, value))
         if args.plan:
@@ -222,6 +267,7 @@ def main() -> None:
     ap = runner.argparser
     ap.add_argument("--filter", help="regular expression searched in the benchmark names")
     ap.add_argument("--workload", help="only this catalogue workload's points")
+    ap.add_argument("--workloads", help="an extension's workload file instead of the catalogue")
     ap.add_argument("--plan", help="JSON {benchmark name: loops per call} (with --loops 1)")
     ap.add_argument("--calibrate", metavar="PLAN", help="write a plan instead of running")
     ap.add_argument("--target-time", type=float, default=0.02, help="seconds per call")
@@ -232,14 +278,19 @@ def main() -> None:
     args = runner.parse_args()
     args.inherit_environ = sorted(set(args.inherit_environ or ()) | set(INHERITED_ENVIRON))
 
-    module = load()
-    metadata = {**build_metadata(module), **parse_extra_metadata(args.bench_metadata)}
+    if args.workloads:
+        module = load_workloads(args.workloads)
+        workloads, base = module.WORKLOADS, extension_metadata()
+    else:
+        module = load()
+        workloads, base = None, build_metadata(module)
+    metadata = {**base, **parse_extra_metadata(args.bench_metadata)}
 
     if args.memory:
         target = args.output or args.append
         if not target:
             raise SystemExit("--memory needs -o/--output or --append")
-        points = selected_points(args.filter, args.workload, timed=False)
+        points = selected_points(args.filter, args.workload, False, workloads)
         if not points:
             raise SystemExit(f"no memory workload matches --filter {args.filter!r}")
         suite = memory_suite(points, module, metadata)
@@ -249,7 +300,7 @@ def main() -> None:
             suite.dump(args.output)
         return
 
-    points = selected_points(args.filter, args.workload, timed=True)
+    points = selected_points(args.filter, args.workload, True, workloads)
     if not points:
         raise SystemExit(f"no timed benchmark matches --filter {args.filter!r}")
     if args.calibrate:

@@ -9,7 +9,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 IN_FLAVOUR = bool(os.environ.get("ALLOCBENCH_FLAVOUR"))
 
-collect_ignore = [] if IN_FLAVOUR else ["in_flavour"]
+# ext_fixture: an extension project whose own tests run inside its built flavours only.
+collect_ignore = ["ext_fixture"] + ([] if IN_FLAVOUR else ["in_flavour"])
 if not IN_FLAVOUR:
     sys.path.insert(0, str(HERE.parent / "python"))
     sys.path.insert(0, str(HERE))

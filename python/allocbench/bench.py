@@ -108,15 +108,17 @@ def check_mode(name: str) -> Mode:
     return MODES[name]
 
 
-def select(pattern: str | None):
-    """(timed workloads -> their matching points, matching memory points) for the filter."""
+def select(pattern: str | None, workloads: Iterable[catalogue.Workload] | None = None):
+    """(timed workloads -> their matching points, matching memory points) for the filter,
+    among ``workloads`` (default: the catalogue; an extension's workload file has its own)."""
+    workloads = list(catalogue.WORKLOADS if workloads is None else workloads)
     try:
         regex = re.compile(pattern) if pattern else None
     except re.error as e:
         raise ValueError(f"filter is not a valid regular expression ({e}); got {pattern!r}") from e
     timed: dict[str, list[str]] = {}
     memory: list[tuple[str, str]] = []  # (workload, label)
-    for w in catalogue.WORKLOADS:
+    for w in workloads:
         for p in w.points:
             label = w.label(p)
             if regex is not None and not regex.search(label):
@@ -128,7 +130,7 @@ def select(pattern: str | None):
     if not timed and not memory:
         raise ValueError(
             f"filter {pattern!r} matches no benchmark; names look like "
-            f"{catalogue.WORKLOADS[3].label(catalogue.WORKLOADS[3].points[0])}"
+            f"{workloads[-1].label(workloads[-1].points[0])}"
         )
     return timed, memory
 
@@ -204,12 +206,17 @@ class Step:
 
 
 def schedule(
-    timed: dict[str, list[str]], memory: list[tuple[str, str]], flavours: list[str], mode: Mode
+    timed: dict[str, list[str]],
+    memory: list[tuple[str, str]],
+    flavours: list[str],
+    mode: Mode,
+    reference: str | None = None,
 ) -> list[Step]:
-    """Every worker process of a run, in order: calibration on the reference flavour, then
-    per timed workload (or memory point) its rounds, each round every flavour once, the
-    order rotated by one from round to round."""
-    reference = REFERENCE if REFERENCE in flavours else flavours[0]
+    """Every worker process of a run, in order: calibration on the reference flavour
+    (default: system if present, else the first), then per timed workload (or memory
+    point) its rounds, each round every flavour once, the order rotated by one from round
+    to round."""
+    reference = reference or (REFERENCE if REFERENCE in flavours else flavours[0])
     steps = [Step("calibrate", reference, name, tuple(labels), 0) for name, labels in timed.items()]
     for gi, (name, labels) in enumerate(timed.items()):
         for r in range(mode.rounds):
@@ -231,12 +238,16 @@ def run_step(
     memory_limit: int | None = None,
     python: interpreters.Interpreter | None = None,
     pythonmalloc: str = "default",
+    env_for=subprocess_env,
+    suite_args: tuple[str, ...] = (),
 ) -> Path:
     """Runs one worker process of the suite under ``python`` (default: this interpreter)
     with ``pythonmalloc`` (and RLIMIT_AS=``memory_limit`` if given); returns the JSON it
-    wrote (a plan for a calibration, else a pyperf suite)."""
+    wrote (a plan for a calibration, else a pyperf suite). ``env_for(flavour)`` is the
+    worker's environment (default: the flavour's extension on PYTHONPATH); ``suite_args``
+    go to the suite script first (an extension run names its workload file there)."""
     produced = tmp / f"{n}-{step.kind}-{step.flavour}.json"
-    args = ["--workload", step.workload, "--filter", exactly(step.labels)]
+    args = [*suite_args, "--workload", step.workload, "--filter", exactly(step.labels)]
     if step.kind == "calibrate":
         args += ["--calibrate", str(produced), "--target-time", str(mode.target_time)]
     else:
@@ -248,7 +259,7 @@ def run_step(
         args += ["--output", str(produced)]
         for item in [*metadata, f"bench_round={step.round}"]:
             args += ["--bench-metadata", item]
-    env = subprocess_env(step.flavour)
+    env = env_for(step.flavour)
     if python is None:
         cmd = [sys.executable, str(SUITE), *args]
         if pythonmalloc == "default":
@@ -287,6 +298,89 @@ class Progress:
         )
 
 
+def measure(
+    steps: list[Step],
+    mode: Mode,
+    run_dir: Path,
+    record: dict[str, Any],
+    metadata: list[str],
+    python: interpreters.Interpreter,
+    pythonmalloc: str,
+    memory_limit: int | None,
+    started: float,
+    env_for=subprocess_env,
+    suite_args: tuple[str, ...] = (),
+) -> None:
+    """Runs ``steps`` (``schedule``) one worker process after the other and adds each
+    worker's runs to its flavour's pyperf file in ``run_dir`` (rewritten atomically after
+    every step). ``record`` (``run.json``) holds the loops per call once calibration is
+    over, and the status at the end: measured, failed or partial (interrupted); a failure
+    or an interruption is raised after the record says so."""
+    import pyperf
+
+    run_json = run_dir / RUN_RECORD
+    progress = Progress(len(steps))
+    suites: dict[str, Any] = {}
+    try:
+        # The workers write here: inside the project for a sid interpreter, whose launcher
+        # binds the project's top directory and /tmp but not $TMPDIR.
+        scratch = ROOT / "build" if python.in_sid_root else None
+        if scratch is not None:
+            scratch.mkdir(exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="allocbench-bench-", dir=scratch) as tmpdir:
+            tmp = Path(tmpdir)
+            plan: dict[str, int] = {}
+            for n, step in enumerate(steps):
+                if step.kind != "calibrate" and not (tmp / "plan.json").exists():
+                    # Calibration is over: every flavour runs the same loops per call.
+                    (tmp / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
+                    record["loops_per_call"] = plan
+                    write_json_atomically(run_json, record)
+                produced = run_step(
+                    step,
+                    mode,
+                    tmp,
+                    n,
+                    metadata,
+                    memory_limit,
+                    python,
+                    pythonmalloc,
+                    env_for,
+                    suite_args,
+                )
+                if step.kind == "calibrate":
+                    plan.update(json.loads(produced.read_text(encoding="utf-8")))
+                    progress.step(step.describe(mode))
+                    continue
+                got = pyperf.BenchmarkSuite.load(str(produced))
+                if step.kind == "time" and got.get_benchmark_names() != list(step.labels):
+                    raise BenchError(
+                        f"flavour {step.flavour} ran {got.get_benchmark_names()} instead of "
+                        f"{list(step.labels)}: its catalogue differs from the source; rebuild "
+                        "it (make build-all)"
+                    )
+                if step.flavour in suites:
+                    suites[step.flavour].add_runs(got)
+                else:
+                    suites[step.flavour] = got
+                dump_suite_atomically(suites[step.flavour], run_dir / f"{step.flavour}.json")
+                progress.step(step.describe(mode))
+    except BaseException as e:
+        if isinstance(e, KeyboardInterrupt | Interrupted):
+            # Every flavour file holds completed steps only (each is replaced atomically).
+            how = "SIGINT" if isinstance(e, KeyboardInterrupt) else "SIGTERM"
+            record["status"] = f"partial: interrupted by {how}; completed steps only"
+        else:
+            record["status"] = f"failed: {type(e).__name__}: {e}".splitlines()[0]
+        record["measured_s"] = round(time.time() - started, 1)
+        write_json_atomically(run_json, record)
+        raise
+
+    record["measured_s"] = round(time.time() - started, 1)
+    record["status"] = "measured"
+    write_json_atomically(run_json, record)
+
+
 def run_bench(
     flavours: str | list[str],
     mode_name: str = "quick",
@@ -304,8 +398,6 @@ def run_bench(
     was measured before stays stored (the run is marked failed). The workers run under
     ``python`` (default: the newest optimised CPython present) with ``pythonmalloc``;
     ``chosen`` says how the interpreter was chosen (recorded)."""
-    import pyperf
-
     started = time.time()
     mode = check_mode(mode_name)
     isolate.check_memory_limit(memory_limit)
@@ -365,57 +457,9 @@ def run_bench(
         f"PYTHONMALLOC={pythonmalloc}",
         flush=True,
     )
-    progress = Progress(len(steps))
     metadata = [f"git_commit={commit}", f"bench_run={run_id}", f"bench_mode={mode_name}"]
     metadata += [f"interpreter={python.id}", f"bench_pythonmalloc={pythonmalloc}"]
-    suites: dict[str, Any] = {}
-    try:
-        # The workers write here: inside the project for a sid interpreter, whose launcher
-        # binds the project's top directory and /tmp but not $TMPDIR.
-        scratch = ROOT / "build" if python.in_sid_root else None
-        with tempfile.TemporaryDirectory(prefix="allocbench-bench-", dir=scratch) as tmpdir:
-            tmp = Path(tmpdir)
-            plan: dict[str, int] = {}
-            for n, step in enumerate(steps):
-                if step.kind != "calibrate" and not (tmp / "plan.json").exists():
-                    # Calibration is over: every flavour runs the same loops per call.
-                    (tmp / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
-                    record["loops_per_call"] = plan
-                    write_json_atomically(run_json, record)
-                produced = run_step(
-                    step, mode, tmp, n, metadata, memory_limit, python, pythonmalloc
-                )
-                if step.kind == "calibrate":
-                    plan.update(json.loads(produced.read_text(encoding="utf-8")))
-                    progress.step(step.describe(mode))
-                    continue
-                got = pyperf.BenchmarkSuite.load(str(produced))
-                if step.kind == "time" and got.get_benchmark_names() != list(step.labels):
-                    raise BenchError(
-                        f"flavour {step.flavour} ran {got.get_benchmark_names()} instead of "
-                        f"{list(step.labels)}: its catalogue differs from the source; rebuild "
-                        "it (make build-all)"
-                    )
-                if step.flavour in suites:
-                    suites[step.flavour].add_runs(got)
-                else:
-                    suites[step.flavour] = got
-                dump_suite_atomically(suites[step.flavour], run_dir / f"{step.flavour}.json")
-                progress.step(step.describe(mode))
-    except BaseException as e:
-        if isinstance(e, KeyboardInterrupt | Interrupted):
-            # Every flavour file holds completed steps only (each is replaced atomically).
-            how = "SIGINT" if isinstance(e, KeyboardInterrupt) else "SIGTERM"
-            record["status"] = f"partial: interrupted by {how}; completed steps only"
-        else:
-            record["status"] = f"failed: {type(e).__name__}: {e}".splitlines()[0]
-        record["measured_s"] = round(time.time() - started, 1)
-        write_json_atomically(run_json, record)
-        raise
-
-    record["measured_s"] = round(time.time() - started, 1)
-    record["status"] = "measured"
-    write_json_atomically(run_json, record)
+    measure(steps, mode, run_dir, record, metadata, python, pythonmalloc, memory_limit, started)
     print(f"measured in {record['measured_s']:.0f} s; pyperf results in {run_dir}", flush=True)
 
     from . import report

@@ -1,0 +1,366 @@
+"""The report of a ``make bench-extension`` run: ``report.md`` beside its pyperf files.
+
+It answers two questions: does the allocator matter for this extension, and does the sound
+``pymem`` backend keep what the as-shipped build gets? Everything is a ratio to
+``as-shipped`` measured in the same run, flavours interleaved.
+
+Statistics: the unit is the round. In each round every flavour ran one worker process
+within seconds of the others, so a round's ratio (flavour mean / as-shipped mean, per
+benchmark, then the geometric mean over a family's benchmarks) carries the slow drift of
+this shared machine in both numerator and denominator. The interval is Student's t over
+those per-round ratios (in logs), so a noisy minute that hits one round widens it instead
+of passing for a difference. A family is a tie unless its interval excludes 1 and the
+ratio differs from 1 by more than the margin (``MARGIN``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .report import RUN_RECORD
+
+MARGIN = 0.02  # differences below 2 % are reported as ties even when the interval excludes 1
+SHIPPED = "as-shipped"
+MEMORY_PHASES = ("held", "peak", "dropped")
+
+
+@dataclass
+class RoundRatio:
+    value: float  # geometric mean of the per-round ratios
+    low: float
+    high: float
+    rounds: int
+
+    @property
+    def verdict(self) -> str:
+        if self.rounds < 2 or not (self.high < 1 or self.low > 1):
+            return "tie"
+        if abs(math.log(self.value)) < math.log1p(MARGIN):
+            return "tie"
+        return "lower" if self.high < 1 else "higher"
+
+    def text(self) -> str:
+        if self.rounds < 2:
+            return f"{self.value:.3f} (1 round: no interval)"
+        return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}]"
+
+
+def round_ratio(per_round: list[float]) -> RoundRatio:
+    """Geometric mean of per-round ratios with a 95 % Student-t interval over rounds."""
+    from scipy import stats
+
+    logs = [math.log(r) for r in per_round]
+    mean = statistics.fmean(logs)
+    if len(logs) < 2:
+        return RoundRatio(math.exp(mean), math.nan, math.nan, len(logs))
+    half = stats.t.ppf(0.975, len(logs) - 1) * statistics.stdev(logs) / math.sqrt(len(logs))
+    return RoundRatio(math.exp(mean), math.exp(mean - half), math.exp(mean + half), len(logs))
+
+
+def load(run_dir: Path) -> dict[str, dict[str, dict[int, list[float]]]]:
+    """flavour -> benchmark -> round -> values (seconds per op, or bytes)."""
+    import pyperf
+
+    out: dict[str, dict[str, dict[int, list[float]]]] = {}
+    for path in sorted(run_dir.glob("*.json")):
+        if path.name in (RUN_RECORD, "tests.json"):
+            continue
+        suite = pyperf.BenchmarkSuite.load(str(path))
+        per: dict[str, dict[int, list[float]]] = {}
+        for bench in suite.get_benchmarks():
+            rounds: dict[int, list[float]] = {}
+            for run in bench.get_runs():
+                if run.values:
+                    r = int(run.get_metadata().get("bench_round", 0))
+                    rounds.setdefault(r, []).extend(run.values)
+            per[bench.get_name()] = rounds
+        out[path.stem] = per
+    return out
+
+
+def family_of(name: str, families: dict[str, str]) -> str:
+    return families.get(name.split("[", 1)[0], "?")
+
+
+def family_ratios(
+    data: dict[str, dict[str, dict[int, list[float]]]],
+    names: list[str],
+    flavour: str,
+) -> RoundRatio | None:
+    """Per round: the geometric mean over ``names`` of flavour mean / as-shipped mean."""
+    ref = data.get(SHIPPED, {})
+    mine = data.get(flavour, {})
+    rounds = sorted(
+        set.intersection(*(set(ref.get(n, {})) & set(mine.get(n, {})) for n in names))
+        if names
+        else set()
+    )
+    per_round = []
+    for r in rounds:
+        logs = [math.log(statistics.fmean(mine[n][r]) / statistics.fmean(ref[n][r])) for n in names]
+        per_round.append(math.exp(statistics.fmean(logs)))
+    return round_ratio(per_round) if per_round else None
+
+
+def _words(r: RoundRatio, memory: bool) -> str:
+    less, more = ("smaller", "larger") if memory else ("faster", "slower")
+    if r.verdict == "tie":
+        spread = max(abs(1 - r.low), abs(r.high - 1)) if r.rounds >= 2 else math.nan
+        return f"tie (within ±{spread:.1%})" if not math.isnan(spread) else "tie"
+    return f"{1 / r.value:.2f}x {less}" if r.verdict == "lower" else f"{r.value:.2f}x {more}"
+
+
+def micro_prediction(record: dict[str, Any], flavours: list[str], root: Path) -> dict[str, Any]:
+    """What the micro-suite's throughput family predicts for flavour vs as-shipped: the
+    newest stored ``make bench`` run on the same interpreter with every flavour, its
+    throughput ratio of the flavour over the flavour closest to as-shipped."""
+    from . import report
+
+    shipped_like = record.get("shipped_like")
+    interp = record.get("interpreter", {}).get("id")
+    if not shipped_like:
+        return {}
+    best = None
+    for run_dir in sorted((root / "pyperf").glob("*"), reverse=True):
+        try:
+            rec = json.loads((run_dir / RUN_RECORD).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        fl = rec.get("flavours", [])
+        got = rec.get("interpreter", {}).get("id")
+        if rec.get("status") == "done" and shipped_like in fl and got == interp:
+            if all(f in fl for f in flavours if f != SHIPPED):
+                best = run_dir
+                break
+    if best is None:
+        return {}
+    data = report.load_run(best)
+    thr = next((v for v in report.verdicts(data) if v.family == "throughput"), None)
+    if thr is None:
+        return {}
+    base = thr.ratios[shipped_like].value
+    pred = {f: thr.ratios[f].value / base for f in flavours if f in thr.ratios}
+    pred[SHIPPED] = 1.0
+    return {"run": best.name, "shipped_like": shipped_like, "ratios": pred}
+
+
+def build(run_dir: Path | str) -> Path:
+    """Writes ``report.md`` into the run directory; returns its path."""
+    run_dir = Path(run_dir)
+    record = json.loads((run_dir / RUN_RECORD).read_text(encoding="utf-8"))
+    tests = json.loads((run_dir / "tests.json").read_text(encoding="utf-8"))
+    name, version = record["extension"], record["extension_version"]
+    lines = [f"# {name} {version}: which allocator?", ""]
+    interp = record.get("interpreter", {})
+    lines += [
+        f"Run `{record['run_id']}` ({record['mode']}), CPython {interp.get('id')} "
+        f"({interp.get('command', record.get('python'))}), commit "
+        f"`{record.get('git_commit', '?')[:12]}`; source: {record['source']}.",
+        f"As shipped: {next(iter(record['builds'].values()))['shipped_allocator']}. Every "
+        "other flavour is the same sdist with one allocbench-alloc backend as its "
+        "`#[global_allocator]`, built with the crate's own release profile.",
+        "",
+    ]
+    lines += _tests_section(tests, record)
+    data = load(run_dir) if record.get("status") != "tested" else {}
+    flavours = [f for f in record["flavours"] if f in data]
+    if len(flavours) < 2:
+        lines += ["No timing: fewer than two flavours were measured.", ""]
+    else:
+        lines += _verdict_section(run_dir, record, data, flavours)
+    out = run_dir / "report.md"
+    tmp = out.with_name(".report.md.tmp")
+    tmp.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
+    tmp.replace(out)
+    return out
+
+
+def _tests_section(tests: dict[str, Any], record: dict[str, Any]) -> list[str]:
+    lines = [
+        f"## Correctness: the sdist's own tests (`{tests['tests_dir']}/`) in every flavour",
+        "",
+        "| flavour | default: passed / failed / skipped | PYTHONMALLOC=debug | timed |",
+        "|---|---|---|---|",
+    ]
+    by = {(r["flavour"], r["pythonmalloc"]): r for r in tests["runs"]}
+    for f in dict.fromkeys(r["flavour"] for r in tests["runs"]):
+        cells = []
+        for pm in ("default", "debug"):
+            r = by.get((f, pm))
+            cells.append(
+                "—"
+                if r is None
+                else f"{r['passed']} / {len(r['failed'])} / {r['skipped']}"
+                + ("" if r["exit_code"] in (0, 1) else f" (exit {r['exit_code']})")
+            )
+        timed = "no: " + "; ".join(tests["left_out"][f]) if tests["left_out"].get(f) else "yes"
+        lines.append(f"| {f} | {cells[0]} | {cells[1]} | {timed} |")
+    shipped_failed = sorted(
+        {t for r in tests["runs"] if r["flavour"] == SHIPPED for t in r["failed"]}
+    )
+    lines.append("")
+    shipped = next((r for r in tests["runs"] if r["flavour"] == SHIPPED), None)
+    if shipped and shipped.get("skip_reasons"):
+        top = list(shipped["skip_reasons"].items())[:5]
+        lines.append(
+            "Skipped (as-shipped, default; the same in every flavour that ran): "
+            + "; ".join(f"{n} x {why!r}" for why, n in top)
+            + "."
+        )
+        lines.append("")
+    if shipped_failed:
+        lines.append(
+            f"Failing in as-shipped too (the sdist's, not an allocator's; not held against "
+            f"any flavour): {', '.join(shipped_failed[:10])}"
+            + (f" and {len(shipped_failed) - 10} more" if len(shipped_failed) > 10 else "")
+            + "."
+        )
+        lines.append("")
+    return lines
+
+
+def _verdict_section(
+    run_dir: Path, record: dict[str, Any], data: dict[str, Any], flavours: list[str]
+) -> list[str]:
+    import importlib.util
+
+    from .flavour import ROOT
+
+    path = ROOT / record["workloads_file"]
+    spec = importlib.util.spec_from_file_location("allocbench_extension_report_wl", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    families = {w.name: w.family for w in module.WORKLOADS}
+    order = list(dict.fromkeys(w.family for w in module.WORKLOADS))
+    names = sorted(data[SHIPPED])
+    timed = [n for n in names if "/" not in n]
+    others = [f for f in flavours if f != SHIPPED]
+    lines = [
+        "## Verdict: each flavour against as-shipped",
+        "",
+        "Ratio = flavour / as-shipped (time per call, or RSS; below 1 is better), geometric "
+        f"mean over the family's benchmarks, 95 % interval over the {record['mode']} run's "
+        f"rounds. A tie: the interval contains 1, or the difference is under {MARGIN:.0%}.",
+        "",
+        "| family (benchmarks) | " + " | ".join(others) + " |",
+        "|---|" + "---|" * len(others),
+    ]
+    summary: dict[str, dict[str, RoundRatio]] = {}
+    for fam in order:
+        if fam == "memory":
+            continue
+        fam_names = [n for n in timed if family_of(n, families) == fam]
+        if not fam_names:
+            continue
+        cells = []
+        for f in others:
+            r = family_ratios(data, fam_names, f)
+            summary.setdefault(fam, {})[f] = r
+            cells.append("—" if r is None else f"{r.text()} {_words(r, False)}")
+        lines.append(f"| {fam} ({len(fam_names)}) | " + " | ".join(cells) + " |")
+    overall = {f: family_ratios(data, timed, f) for f in others}
+    lines.append(
+        f"| **all timed ({len(timed)})** | "
+        + " | ".join(
+            "—" if overall[f] is None else f"{overall[f].text()} {_words(overall[f], False)}"
+            for f in others
+        )
+        + " |"
+    )
+    for phase in MEMORY_PHASES:
+        mem = [n for n in names if n.endswith(f"/{phase}/rss_bytes")]
+        if not mem:
+            continue
+        cells = []
+        for f in others:
+            r = family_ratios(data, mem, f)
+            cells.append("—" if r is None else f"{r.text()} {_words(r, True)}")
+        lines.append(f"| RSS {phase} ({len(mem)}) | " + " | ".join(cells) + " |")
+    lines += ["", "## Answer", ""]
+    lines += _answer(record, overall, summary)
+    pred = micro_prediction(record, flavours, run_dir.parents[2])
+    lines += ["", "## The micro-suite's prediction against the real result", ""]
+    if not pred:
+        lines.append(
+            "No stored `make bench` run on this interpreter with these flavours: no "
+            "prediction to set beside the result."
+        )
+    else:
+        lines.append(
+            f"Prediction: the throughput family of `results/pyperf/{pred['run']}`, each "
+            f"flavour's ratio over `{pred['shipped_like']}` (the flavour closest to what "
+            f"{record['extension']} ships). Measured: all timed benchmarks above."
+        )
+        lines += ["", "| flavour | predicted (micro throughput) | measured (this run) |"]
+        lines.append("|---|---|---|")
+        for f in others:
+            p = pred["ratios"].get(f)
+            m = overall.get(f)
+            lines.append(
+                f"| {f} | {'—' if p is None else f'{p:.3f}'} | {'—' if m is None else m.text()} |"
+            )
+    lines += ["", "## Every benchmark (mean of all rounds; ratio to as-shipped)", ""]
+    lines += ["| benchmark | as-shipped | " + " | ".join(others) + " |"]
+    lines.append("|---|---|" + "---|" * len(others))
+    for n in names:
+        ref = [v for vals in data[SHIPPED][n].values() for v in vals]
+        m_ref = statistics.fmean(ref)
+        memory = "/" in n
+        cells = []
+        for f in others:
+            vals = [v for vs in data.get(f, {}).get(n, {}).values() for v in vs]
+            cells.append(f"{statistics.fmean(vals) / m_ref:.3f}" if vals else "—")
+        shown = f"{m_ref / 2**20:.1f} MiB" if memory else f"{m_ref * 1e9:,.0f} ns"
+        lines.append(f"| `{n}` | {shown} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _answer(
+    record: dict[str, Any],
+    overall: dict[str, RoundRatio | None],
+    summary: dict[str, dict[str, RoundRatio]],
+) -> list[str]:
+    name = record["extension"]
+    decided = {f: r for f, r in overall.items() if r is not None}
+    moved = [f for f, r in decided.items() if r.verdict != "tie"]
+    out = []
+    if not moved:
+        out.append(
+            f"Does the allocator matter for {name}? Not measurably in this run: every flavour "
+            "ties with as-shipped over all timed benchmarks."
+        )
+    else:
+        parts = [f"{f} {_words(decided[f], False)}" for f in moved]
+        out.append(
+            f"Does the allocator matter for {name}? Yes, against as-shipped: "
+            + "; ".join(parts)
+            + "."
+        )
+    pm = decided.get("pymem")
+    if pm is not None:
+        if pm.verdict == "tie":
+            out.append(
+                "The sound pymem backend keeps what as-shipped gets: a tie over all timed "
+                f"benchmarks ({pm.text()})."
+            )
+        elif pm.verdict == "lower":
+            out.append(f"The sound pymem backend is faster than as-shipped ({pm.text()}).")
+        else:
+            out.append(
+                f"The sound pymem backend costs {pm.value - 1:.1%} against as-shipped "
+                f"({pm.text()}): the price of its thread-state check and alignment handling "
+                "on this extension."
+            )
+        worse = [
+            fam
+            for fam, rs in summary.items()
+            if rs.get("pymem") is not None and rs["pymem"].verdict == "higher"
+        ]
+        if worse:
+            out.append(f"Families where pymem is slower: {', '.join(worse)}.")
+    return out
