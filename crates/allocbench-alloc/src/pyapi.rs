@@ -231,7 +231,7 @@ impl Probe {
 }
 
 // pymem-raw reads only the raw domain's functions.
-#[cfg_attr(not(feature = "alloc-pymem"), allow(dead_code))]
+#[cfg_attr(not(feature = "pymem"), allow(dead_code))]
 pub(crate) struct Api {
     pub mem_malloc: MallocFn,
     pub mem_calloc: CallocFn,
@@ -255,7 +255,7 @@ impl Api {
 
     /// As [`Api::attached`], but never calls out of line: "no" where the answer needs
     /// one-time work (the caller then takes its cold path, which asks `attached`).
-    #[cfg_attr(not(feature = "alloc-pymem"), allow(dead_code))]
+    #[cfg_attr(not(feature = "pymem"), allow(dead_code))]
     #[inline(always)]
     pub fn attached_fast(&self) -> bool {
         self.probe.attached::<true>()
@@ -292,7 +292,7 @@ pub(crate) fn api() -> Option<&'static Api> {
 
 /// The API once resolved, without resolving: one load on the fast paths. (None before the
 /// first allocation, which always takes the slow path and resolves.)
-#[cfg_attr(not(feature = "alloc-pymem"), allow(dead_code))]
+#[cfg_attr(not(feature = "pymem"), allow(dead_code))]
 #[inline(always)]
 pub(crate) fn api_ready() -> Option<&'static Api> {
     if STATE.load(Ordering::Acquire) == PYTHON {
@@ -503,7 +503,7 @@ pub fn shutting_down() -> bool {
 ///
 /// # Safety
 /// `req` > 0.
-#[cfg(feature = "alloc-pymem-raw")]
+#[cfg(feature = "pymem-raw")]
 #[inline(always)]
 pub(crate) unsafe fn raw_alloc(req: usize, zeroed: bool) -> *mut u8 {
     // SAFETY: both families take any size and return NULL on failure.
@@ -519,7 +519,7 @@ pub(crate) unsafe fn raw_alloc(req: usize, zeroed: bool) -> *mut u8 {
 
 /// # Safety
 /// `p` came from [`raw_alloc`] or [`raw_realloc`] in this process.
-#[cfg(feature = "alloc-pymem-raw")]
+#[cfg(feature = "pymem-raw")]
 #[inline(always)]
 pub(crate) unsafe fn raw_free(p: *mut u8) {
     // SAFETY: the process mode never changes, so this is the family that made p.
@@ -533,7 +533,7 @@ pub(crate) unsafe fn raw_free(p: *mut u8) {
 
 /// # Safety
 /// `p` came from [`raw_alloc`] or [`raw_realloc`] in this process; `req` > 0.
-#[cfg(feature = "alloc-pymem-raw")]
+#[cfg(feature = "pymem-raw")]
 #[inline(always)]
 pub(crate) unsafe fn raw_realloc(p: *mut u8, req: usize) -> *mut u8 {
     // SAFETY: as raw_free.
