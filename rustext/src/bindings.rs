@@ -443,7 +443,11 @@ unsafe impl core::alloc::GlobalAlloc for GlobalRef {
 #[pymodule(gil_used = true)]
 fn _rustext(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
-    pyapi::register_shutdown_hook();
+    // Calibrate the probe here, on the importing thread holding the GIL, in every flavour:
+    // the PyMem ones did in their first allocation (which also registered Py_AtExit); the
+    // others never call CPython themselves, but soundness.rs asks the probe.
+    pyapi::resolve();
+    // Stops MEM-domain calls when Python's atexit handlers run, before Py_AtExit would.
     let hook = wrap_pyfunction!(_begin_shutdown, m)?;
     py.import("atexit")?
         .call_method1("register", (hook.clone(),))?;
