@@ -20,7 +20,7 @@ PY ?=
 PYTHONMALLOC ?=
 unexport PYTHONMALLOC
 
-RUST_SRC := $(shell find rustext -name '*.rs' ! -name 'tests.rs' -o -name '*.c' -o -name 'Cargo.toml') Cargo.toml Cargo.lock pyproject.toml
+RUST_SRC := $(shell find rustext crates -name '*.rs' ! -name 'tests.rs' -o -name '*.c' -o -name 'Cargo.toml') Cargo.toml Cargo.lock pyproject.toml
 PY_SRC := $(shell find python -name '*.py')
 
 .PHONY: bench-extension help venv build build-all test lint fmt cargo-test pytest clean asv-check history dashboard regress stress bench report report-compare bench-instructions regress-instructions pythons hazards mutants
@@ -82,12 +82,16 @@ build-all: $(foreach f,$(FLAVOURS_ALL),$(BUILD)/flavours/$(f)/.stamp)
 Cargo.lock:
 	cargo generate-lockfile
 
+# Both packages in every flavour: the extension (allocbench-rustext, feature alloc-<name>)
+# and the allocator crate it uses (allocbench-alloc, feature <name>), tests included.
 lint: $(VENV)/.stamp
 	cargo fmt --all --check
-	cargo clippy --quiet --all-targets --features alloc-pymem -- -D warnings
+	cargo clippy --quiet --all-targets -p allocbench-rustext --features alloc-pymem -- -D warnings
 	@for f in $(FLAVOURS_ALL); do \
-	  echo "clippy: alloc-$$f (no python)"; \
-	  cargo clippy --quiet --all-targets --no-default-features --features alloc-$$f -- -D warnings || exit 1; \
+	  echo "clippy: allocbench-alloc $$f, allocbench-rustext alloc-$$f (no python)"; \
+	  cargo clippy --quiet --all-targets -p allocbench-alloc --features $$f -- -D warnings || exit 1; \
+	  cargo clippy --quiet --all-targets -p allocbench-rustext --no-default-features \
+	    --features alloc-$$f -- -D warnings || exit 1; \
 	done
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -96,12 +100,15 @@ fmt: $(VENV)/.stamp
 	cargo fmt --all
 	$(VENV)/bin/ruff format .
 
-# Unit tests of the backends and workloads, without an interpreter (std's allocator is the
-# global one there; the backends are tested as values).
+# Unit tests of the backends (allocbench-alloc) and the workloads (allocbench-rustext),
+# without an interpreter (std's allocator is the global one there; the backends are tested
+# as values).
 cargo-test:
 	@for f in $(FLAVOURS_ALL); do \
-	  echo "cargo test: alloc-$$f"; \
-	  cargo test --quiet --lib --no-default-features --features alloc-$$f || exit 1; \
+	  echo "cargo test: allocbench-alloc $$f"; \
+	  cargo test --quiet -p allocbench-alloc --lib --features $$f || exit 1; \
+	  echo "cargo test: allocbench-rustext alloc-$$f"; \
+	  cargo test --quiet -p allocbench-rustext --lib --no-default-features --features alloc-$$f || exit 1; \
 	done
 
 pytest: build-all
@@ -214,9 +221,11 @@ hazards: $(foreach f,$(BENCH_FLAVOURS),$(BUILD)/flavours/$(f)/.stamp)
 	  $(if $(PY),--pythons "$(PY)",) --timeout "$(TIMEOUT)" --results "$(RESULTS)"
 
 # ---- mutation testing (tests/README.md) -----------------------------------------------------
-# cargo-mutants (pinned; installed into ~/.cargo/bin when missing) over the backends and the
-# workloads: a backend file is compiled only under its own feature, so each flavour mutates
-# the files it compiles, and the shared ones (workloads, pyapi, aligned, mod) once. mutmut
+# cargo-mutants (pinned; installed into ~/.cargo/bin when missing) over the backends
+# (crates/allocbench-alloc) and the workloads (rustext): a backend file is compiled only under
+# its own feature, so each flavour mutates the files it compiles, and the shared ones
+# (workloads, pyapi, aligned, lib) once. Every mutant runs both packages' unit tests
+# (.cargo/mutants.toml: test_workspace), so the flavour is named as rustext's feature. mutmut
 # (requirements/dev.txt) over the report's statistics and the catalogue's validation, in a
 # scratch copy of the package and the tests that can kill them (config: tests/mutmut.toml).
 # Everything is written to build/mutants/. Survivors do not fail the target; a failing
@@ -224,14 +233,16 @@ hazards: $(foreach f,$(BENCH_FLAVOURS),$(BUILD)/flavours/$(f)/.stamp)
 CARGO_MUTANTS_VERSION := 27.1.0
 MUTANTS := $(BUILD)/mutants
 PART ?= rust python
-MUTANTS_FILES_pymem := backend/pymem.rs backend/fallback.rs backend/aligned.rs backend/pyapi.rs backend/mod.rs
-MUTANTS_FILES_pymem-raw := backend/pymem_raw.rs
-MUTANTS_FILES_system := backend/system.rs workloads/*.rs
-MUTANTS_FILES_mimalloc := backend/mimalloc.rs
-MUTANTS_FILES_jemalloc := backend/jemalloc.rs
+ALLOC_SRC := crates/allocbench-alloc/src
+MUTANTS_FILES_pymem := $(addprefix $(ALLOC_SRC)/,pymem.rs fallback.rs aligned.rs pyapi.rs lib.rs)
+MUTANTS_FILES_pymem-raw := $(ALLOC_SRC)/pymem_raw.rs
+# checks/rng.rs: the workloads' generator (its tests are the workloads').
+MUTANTS_FILES_system := $(ALLOC_SRC)/system.rs $(ALLOC_SRC)/checks/rng.rs rustext/src/workloads/*.rs
+MUTANTS_FILES_mimalloc := $(ALLOC_SRC)/mimalloc.rs
+MUTANTS_FILES_jemalloc := $(ALLOC_SRC)/jemalloc.rs
 # Compiled with the python feature only (its C loops call CPython), which cargo test lacks:
 # its mutants would survive unbuilt. tests/test_c_pair.py checks it in every flavour.
-MUTANTS_EXCLUDE := workloads/c_pair.rs
+MUTANTS_EXCLUDE := rustext/src/workloads/c_pair.rs
 # mutmut mutates these functions only (its mutant names: module.x_function, module.xǁClassǁmethod).
 MUTMUT_SELECT := \
   $(foreach f,_betacf betainc t_two_tailed_p welch log_ratio geomean_ratio rsd,allocbench.report.x_$(f)__mutmut_*) \
@@ -245,9 +256,10 @@ ifneq ($(filter rust,$(PART)),)
 	@rm -rf $(MUTANTS)/rust && mkdir -p $(MUTANTS)/rust
 	@$(foreach fl,$(BENCH_FLAVOURS), \
 	  echo "== cargo mutants, alloc-$(fl): $(MUTANTS_FILES_$(fl))"; \
-	  env -u CARGO_TARGET_DIR nice -n 10 cargo mutants --no-default-features --features alloc-$(fl) \
-	    $(foreach f,$(MUTANTS_FILES_$(fl)),-f 'rustext/src/$(f)') \
-	    $(foreach f,$(MUTANTS_EXCLUDE),-e 'rustext/src/$(f)') -o $(MUTANTS)/rust/$(fl) --colors never \
+	  env -u CARGO_TARGET_DIR nice -n 10 cargo mutants --no-default-features \
+	    --features allocbench-rustext/alloc-$(fl) \
+	    $(foreach f,$(MUTANTS_FILES_$(fl)),-f '$(f)') \
+	    $(foreach f,$(MUTANTS_EXCLUDE),-e '$(f)') -o $(MUTANTS)/rust/$(fl) --colors never \
 	    2>&1 | tee $(MUTANTS)/rust/$(fl).log | grep --line-buffered -E '^(MISSED|TIMEOUT|[0-9]+ mutants tested)'; \
 	  rc=$${PIPESTATUS[0]}; case $$rc in (0|2|3) ;; \
 	    (*) echo "cargo mutants failed ($$rc): $(MUTANTS)/rust/$(fl).log"; exit $$rc;; esac;)

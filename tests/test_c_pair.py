@@ -90,7 +90,7 @@ def test_the_c_pair_runs_in_every_flavour(child, flavour):
 @pytest.mark.parametrize("flavour", FLAVOURS)
 def test_own_is_the_primitive_the_backend_calls(child, flavour):
     """'own' resolves in the extension as the catalogue (and the instruction ratios) say:
-    pymem splits at 512 B, as backend::pymem::primitive does."""
+    pymem splits at 512 B, as allocbench_alloc::pymem::primitive does."""
     r = child(flavour)
     assert r["own"] == {str(s): catalogue.c_pair_own(flavour, s) for s in catalogue.C_PAIR_SIZES}
     if flavour == "pymem":

@@ -190,7 +190,7 @@ PRIMITIVES = {
 }
 # raw_pair calls the C allocators' primitive pair itself; pymem's takes the address of
 # both of its pairs (pymalloc up to 512 B, the raw domain above).
-_PYMEM_PAIRS = "_rustext::backend::pymem::primitive::"
+_PYMEM_PAIRS = "allocbench_alloc::pymem::primitive::"
 RAW_PAIR = {
     "pymem": frozenset(_PYMEM_PAIRS + f for f in ("m", "f", "rm", "rf")),
     "system": _names("malloc", "free"),

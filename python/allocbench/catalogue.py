@@ -174,14 +174,15 @@ C_PAIR_CALLS = {
     "mimalloc": "mi_malloc + mi_free",
     "jemalloc": "_rjem_malloc + _rjem_free",
 }
-# pymalloc's SMALL_REQUEST_THRESHOLD, the pymem backend's split (backend::PYMALLOC_SMALL_MAX;
-# the catalogue needs no built extension, so tests/test_c_pair.py ties the two together).
+# pymalloc's SMALL_REQUEST_THRESHOLD, the pymem backend's split
+# (allocbench_alloc::PYMALLOC_SMALL_MAX; the catalogue needs no built extension, so
+# tests/test_c_pair.py ties the two together).
 PYMEM_SMALL_MAX = 512
 
 
 def c_pair_own(flavour: str, size: int) -> str:
     """The primitive ``c_pair(primitive="own")`` calls for ``size`` in ``flavour``: the one
-    its backend's raw baseline calls (``backend::primitive(size)``; the extension's
+    its backend's raw baseline calls (``allocbench_alloc::primitive(size)``; the extension's
     ``c_pair_own`` says the same, checked by tests/test_c_pair.py)."""
     if flavour == "pymem":
         return "pymem" if size <= PYMEM_SMALL_MAX else "pymem_raw"

@@ -3,9 +3,9 @@
 //! workload (with the GIL released where the workload is about threads), and map a
 //! `WorkloadError` to `ValueError`.
 
-use crate::backend::{self, pyapi};
+use crate::build_facts;
 use crate::workloads::{self, fragmentation as frag, realloc, throughput, WorkloadError};
-use crate::{build_facts, checks};
+use allocbench_alloc::{checks, pyapi};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
@@ -20,15 +20,15 @@ impl From<WorkloadError> for PyErr {
 /// The allocator backend this flavour was built with.
 #[pyfunction]
 fn backend_name() -> &'static str {
-    backend::NAME
+    allocbench_alloc::NAME
 }
 
 /// Build facts: backend, features, rustc, profile, target, the Python built for.
 #[pyfunction]
 fn build_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     let d = PyDict::new(py);
-    d.set_item("backend", backend::NAME)?;
-    d.set_item("primitive", backend::PRIMITIVE)?;
+    d.set_item("backend", allocbench_alloc::NAME)?;
+    d.set_item("primitive", allocbench_alloc::PRIMITIVE)?;
     d.set_item("features", build_facts::FEATURES)?;
     d.set_item("rustc", build_facts::RUSTC)?;
     d.set_item("profile", build_facts::PROFILE)?;
@@ -36,7 +36,10 @@ fn build_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("built_for_python", build_facts::BUILT_FOR_PYTHON)?;
     d.set_item("abi", "abi3 (CPython >= 3.11)")?;
     d.set_item("crate_version", build_facts::VERSION)?;
-    d.set_item("routes_through_pymem", backend::ROUTES_THROUGH_PYMEM)?;
+    d.set_item(
+        "routes_through_pymem",
+        allocbench_alloc::ROUTES_THROUGH_PYMEM,
+    )?;
     Ok(d)
 }
 
@@ -45,7 +48,7 @@ fn build_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
 #[pyfunction]
 fn counters(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     let d = PyDict::new(py);
-    for (k, v) in backend::counters() {
+    for (k, v) in allocbench_alloc::counters() {
         d.set_item(k, v)?;
     }
     Ok(d)
@@ -440,13 +443,20 @@ unsafe impl core::alloc::GlobalAlloc for GlobalRef {
 #[pymodule(gil_used = true)]
 fn _rustext(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
-    pyapi::register_shutdown_hook();
+    // Calibrate the probe here, on the importing thread holding the GIL, in every flavour:
+    // the PyMem ones did in their first allocation (which also registered Py_AtExit); the
+    // others never call CPython themselves, but soundness.rs asks the probe.
+    pyapi::resolve();
+    // Stops MEM-domain calls when Python's atexit handlers run, before Py_AtExit would.
     let hook = wrap_pyfunction!(_begin_shutdown, m)?;
     py.import("atexit")?
         .call_method1("register", (hook.clone(),))?;
     m.add_function(hook)?;
     m.add("SUBINTERPRETERS_SUPPORTED", false)?;
-    m.add("FALLBACK_REGION_BYTES", backend::FALLBACK_REGION_BYTES)?;
+    m.add(
+        "FALLBACK_REGION_BYTES",
+        allocbench_alloc::FALLBACK_REGION_BYTES,
+    )?;
     // The primitives `c_pair` takes in this flavour ("own" first).
     let names = workloads::c_pair::CPrimitive::available_names();
     m.add("C_PAIR_PRIMITIVES", PyTuple::new(py, names)?)?;

@@ -1,9 +1,8 @@
 //! allocbench's extension: one crate, built once per allocator backend (a flavour), with
-//! the workloads that exercise it. See `backend/` and `workloads/`.
+//! the workloads that exercise it. The backends are the allocbench-alloc crate
+//! (crates/allocbench-alloc); the workloads are `workloads/`.
 
-pub mod backend;
 pub mod callgrind;
-pub mod checks;
 mod hazards; // python feature only: see its #![cfg]
 mod soundness; // likewise
 pub mod workloads;
@@ -16,7 +15,7 @@ mod bindings;
 // PyMem path by accident, and the backends are tested as plain `GlobalAlloc` values.
 #[cfg(feature = "python")]
 #[global_allocator]
-static GLOBAL: backend::Allocator = backend::Allocator;
+static GLOBAL: allocbench_alloc::Allocator = allocbench_alloc::Allocator;
 
 /// Build facts recorded by build.rs, reported by the module.
 pub mod build_facts {

@@ -5,7 +5,7 @@
 //! child process with a timeout. They exist in every flavour (the comparison is the point).
 #![cfg(feature = "python")]
 
-use crate::backend;
+use allocbench_alloc::pyapi;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -105,9 +105,10 @@ fn sound_detached_alloc(py: Python<'_>, size: usize, count: usize) -> PyResult<O
         let mut in_region = 0;
         for i in 0..count {
             let v = black_box(vec![i as u8 | 1; size]);
-            in_region += usize::from(backend::in_fallback_region(v.as_ptr()).unwrap_or(false));
+            in_region +=
+                usize::from(allocbench_alloc::in_fallback_region(v.as_ptr()).unwrap_or(false));
         }
-        (backend::FALLBACK_REGION_BYTES > 0).then_some(in_region)
+        (allocbench_alloc::FALLBACK_REGION_BYTES > 0).then_some(in_region)
     }))
 }
 
@@ -136,9 +137,9 @@ fn sound_foreign_thread_state(
             T.store(t as usize, Ordering::Release);
             STEP.store(1, Ordering::Release);
             wait_for(&STEP, 2); // B holds the GIL with T now
-            let attached = backend::pyapi::thread_attached();
+            let attached = pyapi::thread_attached();
             let v = black_box(vec![3u8; size]);
-            let region = backend::in_fallback_region(v.as_ptr());
+            let region = allocbench_alloc::in_fallback_region(v.as_ptr());
             drop(v);
             STEP.store(3, Ordering::Release);
             wait_for(&STEP, 4); // B has released T
@@ -154,9 +155,9 @@ fn sound_foreign_thread_state(
             unsafe { ffi::PyEval_RestoreThread(t) };
             STEP.store(2, Ordering::Release);
             wait_for(&STEP, 3);
-            let attached = backend::pyapi::thread_attached();
+            let attached = pyapi::thread_attached();
             let v = black_box(vec![5u8; size]);
-            let region = backend::in_fallback_region(v.as_ptr());
+            let region = allocbench_alloc::in_fallback_region(v.as_ptr());
             drop(v);
             // SAFETY: T is attached to this thread; cleared, then detached.
             unsafe {
@@ -183,10 +184,7 @@ fn sound_foreign_thread_state(
 /// the layout could not be established.
 #[pyfunction]
 fn sound_probe() -> (Option<(usize, bool, isize)>, bool) {
-    (
-        backend::pyapi::probe_layout(),
-        backend::pyapi::thread_attached(),
-    )
+    (pyapi::probe_layout(), pyapi::thread_attached())
 }
 
 /// Adds the reproductions to the module (one call from `bindings.rs`).

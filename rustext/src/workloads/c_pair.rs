@@ -94,10 +94,10 @@ impl CPrimitive {
         }
     }
 
-    /// The flavour's own primitive for `size`, as `backend::primitive(size)` picks it.
+    /// The flavour's own primitive for `size`, as `allocbench_alloc::primitive(size)` picks it.
     pub fn own(size: usize) -> CPrimitive {
         if cfg!(feature = "alloc-pymem") {
-            if size <= crate::backend::PYMALLOC_SMALL_MAX {
+            if size <= allocbench_alloc::PYMALLOC_SMALL_MAX {
                 CPrimitive::PyMem
             } else {
                 CPrimitive::PyMemRaw
@@ -140,7 +140,7 @@ impl CPrimitive {
             return Err(bad(format!(
                 "primitive '{name}' is not available in the {} flavour (its allocator is not \
                  linked into this extension); this flavour takes {}",
-                crate::backend::NAME,
+                allocbench_alloc::NAME,
                 quoted(&CPrimitive::available_names())
             )));
         }

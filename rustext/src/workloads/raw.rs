@@ -8,12 +8,12 @@ use std::hint::black_box;
 /// `loops` primitive alloc+free pairs of `size` bytes (one byte written each time).
 #[inline(never)] // its own symbol: tests/test_folds.py reads its calls
 pub fn raw_pair(loops: u64, size: usize) -> Result<f64> {
-    let Some((m, f)) = crate::backend::primitive(size) else {
+    let Some((m, f)) = allocbench_alloc::primitive(size) else {
         return Err(bad(format!(
             "the {} primitive ({}) cannot be called here: it needs a running interpreter \
              and a thread holding the GIL",
-            crate::backend::NAME,
-            crate::backend::PRIMITIVE
+            allocbench_alloc::NAME,
+            allocbench_alloc::PRIMITIVE
         )));
     };
     // The neighbour, as alloc_pair keeps one (throughput.rs, with_neighbour).
@@ -21,7 +21,7 @@ pub fn raw_pair(loops: u64, size: usize) -> Result<f64> {
     if first.is_null() || neighbour.is_null() {
         return Err(bad(format!(
             "{} returned NULL for {size} bytes",
-            crate::backend::PRIMITIVE
+            allocbench_alloc::PRIMITIVE
         )));
     }
     unsafe { f(first) };
@@ -44,7 +44,7 @@ pub fn raw_pair(loops: u64, size: usize) -> Result<f64> {
     if failed {
         return Err(bad(format!(
             "{} returned NULL for {size} bytes",
-            crate::backend::PRIMITIVE
+            allocbench_alloc::PRIMITIVE
         )));
     }
     Ok(t)

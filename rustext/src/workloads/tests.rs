@@ -103,13 +103,13 @@ fn threads_churn_clock_covers_the_threads_work() {
 
 #[test]
 fn raw_pair_times_the_primitive_or_says_why_it_cannot() {
-    if crate::backend::ROUTES_THROUGH_PYMEM {
+    if allocbench_alloc::ROUTES_THROUGH_PYMEM {
         // The CPython primitives need a running interpreter, which cargo test does not have.
         let e = raw::raw_pair(1000, 64)
             .expect_err("a PyMem primitive without an interpreter")
             .to_string();
         assert!(
-            e.contains(crate::backend::PRIMITIVE) && e.contains("interpreter"),
+            e.contains(allocbench_alloc::PRIMITIVE) && e.contains("interpreter"),
             "{e}"
         );
     } else {
@@ -594,7 +594,7 @@ mod allocations {
     fn raw_pair_bypasses_the_global_allocator() {
         // The raw baseline calls the backend's primitive itself, never GlobalAlloc. (The
         // CPython primitives need an interpreter: raw_pair_times_the_primitive_... .)
-        if !crate::backend::ROUTES_THROUGH_PYMEM {
+        if !allocbench_alloc::ROUTES_THROUGH_PYMEM {
             let (r, c) = counted(|| raw::raw_pair(200, 64));
             assert!(r.is_ok());
             assert_eq!(c.allocs + c.zeroed + c.reallocs, 0, "{c:?}");

@@ -68,8 +68,8 @@ pub fn alloc_pair(loops: u64, size: usize) -> Result<f64> {
 pub fn alloc_pair_unguarded(loops: u64, size: usize) -> Result<f64> {
     let l = layout(size)?;
     let (a, d) = (
-        crate::backend::alloc_unguarded as unsafe fn(Layout) -> *mut u8,
-        crate::backend::dealloc_unguarded as unsafe fn(*mut u8, Layout),
+        allocbench_alloc::alloc_unguarded as unsafe fn(Layout) -> *mut u8,
+        allocbench_alloc::dealloc_unguarded as unsafe fn(*mut u8, Layout),
     );
     Ok(unsafe {
         with_neighbour(l, a, d, || {

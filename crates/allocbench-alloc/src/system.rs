@@ -1,4 +1,4 @@
-//! `alloc-system`: Rust's default, `std::alloc::System` (glibc malloc here).
+//! Feature `system`: Rust's default, `std::alloc::System` (glibc malloc here).
 
 pub const NAME: &str = "system";
 pub const PRIMITIVE: &str = "malloc + free (libc)";
@@ -6,7 +6,7 @@ pub const PRIMITIVE: &str = "malloc + free (libc)";
 pub use std::alloc::System as SystemAllocator;
 
 /// The backend's own primitive, for the raw baseline (the same for every size).
-pub fn primitive(_size: usize) -> Option<super::Primitive> {
+pub fn primitive(_size: usize) -> Option<crate::Primitive> {
     unsafe fn m(n: usize) -> *mut u8 {
         unsafe { libc::malloc(n) as *mut u8 }
     }

@@ -1,7 +1,7 @@
 //! Backend tests without an interpreter: the flavour's allocator used as a plain value.
 
-use super::{pyapi, ALLOCATOR, NAME, ROUTES_THROUGH_PYMEM};
 use crate::checks::{layout_roundtrip, run_ops, Op};
+use crate::{pyapi, ALLOCATOR, NAME, ROUTES_THROUGH_PYMEM};
 use core::alloc::{GlobalAlloc, Layout};
 
 const ALIGNS: [usize; 13] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096];
@@ -46,7 +46,7 @@ fn shutdown_is_a_one_way_latch() {
 #[test]
 fn primitive_is_a_working_malloc_and_free_where_it_can_be_called() {
     for size in [1, 64, 512, 513, 4096, 1 << 20] {
-        let primitive = super::primitive(size);
+        let primitive = crate::primitive(size);
         // The CPython primitives need an interpreter; every other backend has its own.
         assert_eq!(
             primitive.is_some(),
@@ -72,8 +72,8 @@ fn primitive_is_a_working_malloc_and_free_where_it_can_be_called() {
 
 #[test]
 fn counters_are_the_backends_own() {
-    let names: Vec<&str> = super::counters().iter().map(|c| c.0).collect();
-    if cfg!(feature = "alloc-pymem") {
+    let names: Vec<&str> = crate::counters().iter().map(|c| c.0).collect();
+    if cfg!(feature = "pymem") {
         assert_eq!(
             names,
             [
@@ -157,9 +157,9 @@ fn oversized_layouts_fail_with_null() {
     assert!(unsafe { ALLOCATOR.alloc(l) }.is_null());
 }
 
-#[cfg(any(feature = "alloc-pymem", feature = "alloc-pymem-raw"))]
+#[cfg(any(feature = "pymem", feature = "pymem-raw"))]
 mod plans {
-    use super::super::aligned::{self, Plan};
+    use crate::aligned::{self, Plan};
     use core::alloc::Layout;
 
     fn plan(size: usize, align: usize, round_to: usize) -> Plan {
@@ -215,10 +215,10 @@ mod plans {
     }
 }
 
-#[cfg(feature = "alloc-pymem")]
+#[cfg(feature = "pymem")]
 mod pymem_only {
-    use super::super::fallback;
     use super::*;
+    use crate::fallback;
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
 
@@ -293,7 +293,7 @@ mod pymem_only {
     #[test]
     fn counters_count_the_fallback_blocks_held() {
         let get = |name| {
-            super::super::counters()
+            crate::counters()
                 .into_iter()
                 .find(|c| c.0 == name)
                 .unwrap()
@@ -336,7 +336,7 @@ mod pymem_only {
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args([
                 "--exact",
-                "backend::tests::pymem_only::fallback_child",
+                "tests::pymem_only::fallback_child",
                 "--ignored",
                 "--test-threads=1",
                 "--nocapture",
@@ -499,9 +499,9 @@ mod pymem_only {
             ALLOCATOR.dealloc(large, l(4096, 8));
             assert_eq!(live(), 0);
             // The unguarded path routes the same way without an interpreter.
-            let u = super::super::alloc_unguarded(l(100, 8));
+            let u = crate::alloc_unguarded(l(100, 8));
             assert!(fallback::contains(u) && live() == 1);
-            super::super::dealloc_unguarded(u, l(100, 8));
+            crate::dealloc_unguarded(u, l(100, 8));
             assert_eq!(live(), 0);
         }
     }

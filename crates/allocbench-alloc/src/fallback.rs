@@ -29,7 +29,7 @@ use core::ptr;
 use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 pub(crate) const CLASS_STEP: usize = 16;
-pub(crate) const MAX_BLOCK: usize = super::PYMALLOC_SMALL_MAX;
+pub(crate) const MAX_BLOCK: usize = crate::PYMALLOC_SMALL_MAX;
 const CLASSES: usize = MAX_BLOCK / CLASS_STEP;
 /// Virtual size of the reservation; live fallback blocks beyond it fail with NULL. Under an
 /// address-space limit (RLIMIT_AS) the reservation takes at most an eighth of it instead.

@@ -1,4 +1,4 @@
-//! `alloc-pymem`: Rust's heap through CPython's MEM domain (`PyMem_Malloc` family), as
+//! Feature `pymem`: Rust's heap through CPython's MEM domain (`PyMem_Malloc` family), as
 //! orjson does, but sound on every thread and at every point of the interpreter's life.
 //!
 //! # Invariants (tests/test_soundness.py reproduces each hazard they exclude)
@@ -61,9 +61,9 @@
 //! The cost of the probe is measured by the `alloc_pair_unguarded` workload, which runs the
 //! same fast path with the probe compiled out (sound only on a thread holding the GIL).
 
-use super::aligned::{self, Plan};
-use super::fallback;
-use super::pyapi::{self, Api};
+use crate::aligned::{self, Plan};
+use crate::fallback;
+use crate::pyapi::{self, Api};
 use core::alloc::{GlobalAlloc, Layout};
 use core::ffi::c_void;
 use core::ptr;
@@ -438,7 +438,7 @@ pub unsafe fn dealloc_unguarded(p: *mut u8, layout: Layout) {
 /// The primitive this backend calls for a block of `size` bytes, for the raw baseline:
 /// pymalloc up to 512 B, the raw domain above (as `alloc` does), so `raw_pair` and
 /// `alloc_pair` of one size compare the same allocator. None when it cannot be called here.
-pub fn primitive(size: usize) -> Option<super::Primitive> {
+pub fn primitive(size: usize) -> Option<crate::Primitive> {
     let api = pyapi::api()?;
     if size > SMALL_MAX {
         unsafe fn rm(n: usize) -> *mut u8 {

@@ -1,7 +1,11 @@
 //! Correctness checks of an allocator, shared by `cargo test` (on the backend values) and
-//! the Python tests (on the installed global allocator, through the bindings).
+//! allocbench's Python tests (on the installed global allocator, through its bindings):
+//! layout round trips, seeded random op sequences with content checks, and their generator.
 
 use core::alloc::{GlobalAlloc, Layout};
+
+mod rng;
+pub use rng::Rng;
 
 #[inline]
 fn pattern(seed: u64, i: usize) -> u8 {
@@ -216,7 +220,7 @@ pub fn random_ops(
     max_size: usize,
     max_align_log2: u32,
 ) -> Vec<Op> {
-    let mut rng = crate::workloads::Rng::new(seed);
+    let mut rng = Rng::new(seed);
     let max_size = max_size.max(2);
     (0..n)
         .map(|_| {

@@ -6,10 +6,12 @@
 //! versions whose thread-state getters differ in name and meaning. Python's extension
 //! loader binds symbols globally (the interpreter exports them), so `RTLD_DEFAULT` finds them.
 //!
-//! The lookup happens on the first allocation, which inside the extension is made by
-//! `PyInit__rustext` with the interpreter initialised and the GIL held, before any other
-//! Rust thread of ours exists. The outcome is permanent: a process is either "Python"
-//! or "no Python" for its whole life, so every block is freed by the family that made it.
+//! The lookup happens on the first allocation, which inside an extension is made by its
+//! module init (`PyInit_<name>`) with the interpreter initialised and the GIL held, before
+//! any other Rust thread of the extension exists. The outcome is permanent: a process is
+//! either "Python" or "no Python" for its whole life, so every block is freed by the family
+//! that made it. A successful calibration also registers the end-of-finalisation hook
+//! (`Py_AtExit`), so an extension needs nothing but the `#[global_allocator]` item.
 
 use core::ffi::{c_char, c_ulong, c_void};
 use core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
@@ -231,7 +233,7 @@ impl Probe {
 }
 
 // pymem-raw reads only the raw domain's functions.
-#[cfg_attr(not(feature = "alloc-pymem"), allow(dead_code))]
+#[cfg_attr(not(feature = "pymem"), allow(dead_code))]
 pub(crate) struct Api {
     pub mem_malloc: MallocFn,
     pub mem_calloc: CallocFn,
@@ -255,7 +257,7 @@ impl Api {
 
     /// As [`Api::attached`], but never calls out of line: "no" where the answer needs
     /// one-time work (the caller then takes its cold path, which asks `attached`).
-    #[cfg_attr(not(feature = "alloc-pymem"), allow(dead_code))]
+    #[cfg_attr(not(feature = "pymem"), allow(dead_code))]
     #[inline(always)]
     pub fn attached_fast(&self) -> bool {
         self.probe.attached::<true>()
@@ -275,8 +277,9 @@ struct ApiCell(UnsafeCell<MaybeUninit<Api>>);
 unsafe impl Sync for ApiCell {}
 static API: ApiCell = ApiCell(UnsafeCell::new(MaybeUninit::uninit()));
 
-/// Set when interpreter shutdown begins (Python `atexit`, backed by `Py_AtExit`): from then
-/// on the PyMem backend makes no MEM-domain call.
+/// Set when interpreter shutdown begins ([`begin_shutdown`]: at the latest from `Py_AtExit`,
+/// earlier if the extension calls it): from then on the PyMem backend makes no MEM-domain
+/// call.
 static FINALIZING: AtomicBool = AtomicBool::new(false);
 
 /// The API if this process runs CPython, resolving it on first use.
@@ -292,7 +295,7 @@ pub(crate) fn api() -> Option<&'static Api> {
 
 /// The API once resolved, without resolving: one load on the fast paths. (None before the
 /// first allocation, which always takes the slow path and resolves.)
-#[cfg_attr(not(feature = "alloc-pymem"), allow(dead_code))]
+#[cfg_attr(not(feature = "pymem"), allow(dead_code))]
 #[inline(always)]
 pub(crate) fn api_ready() -> Option<&'static Api> {
     if STATE.load(Ordering::Acquire) == PYTHON {
@@ -434,7 +437,12 @@ unsafe fn calibrate(
         tls_off,
     };
     // The probe must say yes here, on the importing thread, or it is not read right.
-    probe.attached::<false>().then_some(probe)
+    if !probe.attached::<false>() {
+        return None;
+    }
+    // This thread holds the GIL, and this runs once per process.
+    unsafe { register_at_exit() };
+    Some(probe)
 }
 
 /// Where the probe reads: (offset of thread_id, reads the GIL holder, `%fs` offset of the
@@ -454,8 +462,10 @@ pub(crate) fn finalizing() -> bool {
     FINALIZING.load(Ordering::Relaxed)
 }
 
-/// Called from the module's Python `atexit` hook and from `Py_AtExit`. From here on the
-/// probe answers no on every thread (the live interpreter it compares with is gone).
+/// Interpreter shutdown has begun: from here on the probe answers no on every thread (the
+/// live interpreter it compares with is gone). Called from `Py_AtExit` (registered by
+/// [`calibrate`]); an extension may call it earlier, e.g. from a Python `atexit` hook, so
+/// that MEM-domain calls stop when finalisation starts. Idempotent.
 pub fn begin_shutdown() {
     FINALIZING.store(true, Ordering::Relaxed);
     LIVE_INTERP.store(0, Ordering::Relaxed);
@@ -465,20 +475,28 @@ extern "C" fn at_exit_callback() {
     begin_shutdown();
 }
 
-static AT_EXIT_REGISTERED: AtomicUsize = AtomicUsize::new(0);
-
-/// Registers `Py_AtExit` (runs at the very end of `Py_FinalizeEx`, also in embedders that
-/// never run Python's `atexit`). Call with the GIL held, from module initialisation.
-pub fn register_shutdown_hook() {
-    if api().is_none() || AT_EXIT_REGISTERED.swap(1, Ordering::Relaxed) != 0 {
-        return;
-    }
+/// Registers [`begin_shutdown`] with `Py_AtExit` (runs at the very end of `Py_FinalizeEx`,
+/// also in embedders that never run Python's `atexit`). Called from [`calibrate`], inside
+/// the first allocation: `Py_AtExit` allocates nothing.
+///
+/// # Safety
+/// The calling thread holds the GIL.
+unsafe fn register_at_exit() {
     let p = unsafe { sym(b"Py_AtExit\0") };
     if !p.is_null() {
-        // SAFETY: int Py_AtExit(void (*func)(void)).
+        // SAFETY: int Py_AtExit(void (*func)(void)); the caller holds the GIL.
         let f: unsafe extern "C" fn(extern "C" fn()) -> i32 = unsafe { core::mem::transmute(p) };
         unsafe { f(at_exit_callback) };
     }
+}
+
+/// Looks the CPython API up and calibrates the probe now, if that has not happened yet;
+/// true when this process runs a CPython the PyMem backends can use. The PyMem backends do
+/// this in their first allocation; an extension using another backend calls it from its
+/// module init (GIL held) to have [`thread_attached`] answer, and [`begin_shutdown`]
+/// registered with `Py_AtExit`, as in the PyMem flavours.
+pub fn resolve() -> bool {
+    api().is_some()
 }
 
 /// `(major, minor)` of the running CPython, None outside Python.
@@ -503,7 +521,7 @@ pub fn shutting_down() -> bool {
 ///
 /// # Safety
 /// `req` > 0.
-#[cfg(feature = "alloc-pymem-raw")]
+#[cfg(feature = "pymem-raw")]
 #[inline(always)]
 pub(crate) unsafe fn raw_alloc(req: usize, zeroed: bool) -> *mut u8 {
     // SAFETY: both families take any size and return NULL on failure.
@@ -519,7 +537,7 @@ pub(crate) unsafe fn raw_alloc(req: usize, zeroed: bool) -> *mut u8 {
 
 /// # Safety
 /// `p` came from [`raw_alloc`] or [`raw_realloc`] in this process.
-#[cfg(feature = "alloc-pymem-raw")]
+#[cfg(feature = "pymem-raw")]
 #[inline(always)]
 pub(crate) unsafe fn raw_free(p: *mut u8) {
     // SAFETY: the process mode never changes, so this is the family that made p.
@@ -533,7 +551,7 @@ pub(crate) unsafe fn raw_free(p: *mut u8) {
 
 /// # Safety
 /// `p` came from [`raw_alloc`] or [`raw_realloc`] in this process; `req` > 0.
-#[cfg(feature = "alloc-pymem-raw")]
+#[cfg(feature = "pymem-raw")]
 #[inline(always)]
 pub(crate) unsafe fn raw_realloc(p: *mut u8, req: usize) -> *mut u8 {
     // SAFETY: as raw_free.

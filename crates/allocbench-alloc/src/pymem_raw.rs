@@ -1,4 +1,4 @@
-//! `alloc-pymem-raw`: Rust's heap through CPython's RAW domain (`PyMem_RawMalloc` family).
+//! Feature `pymem-raw`: Rust's heap through CPython's RAW domain (`PyMem_RawMalloc` family).
 //!
 //! The RAW domain is thread-safe without a thread state, so no check is needed: it is
 //! libc malloc unless `PYTHONMALLOC` installs the debug hooks, and tracemalloc sees it.
@@ -7,8 +7,8 @@
 //! thread while holding the GIL; the suite always detaches before joining its threads.
 //! Alignment follows `aligned.rs`; outside an interpreter the same paths use libc.
 
-use super::aligned::{self, Plan};
-use super::pyapi;
+use crate::aligned::{self, Plan};
+use crate::pyapi;
 use core::alloc::{GlobalAlloc, Layout};
 use core::ffi::c_void;
 use core::ptr;
@@ -63,7 +63,7 @@ unsafe impl GlobalAlloc for PyMemRawAllocator {
 }
 
 /// The backend's own primitive, for the raw baseline (the same for every size).
-pub fn primitive(_size: usize) -> Option<super::Primitive> {
+pub fn primitive(_size: usize) -> Option<crate::Primitive> {
     pyapi::api()?;
     unsafe fn m(n: usize) -> *mut u8 {
         unsafe { (pyapi::api().unwrap_unchecked().raw_malloc)(n) as *mut u8 }
