@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -200,10 +201,13 @@ print(json.dumps({"shipped": fx.shipped_allocations(), "traced": held}))
 
 
 @pytest.fixture(scope="module")
-def builds(tmp_path_factory) -> dict[str, tuple[Path, interpreters.Interpreter]]:
+def builds() -> dict[str, tuple[Path, interpreters.Interpreter]]:
     """The fixture built as shipped (for CPython 3.11, a host build) and with the pymem
-    backend (for 3.15, through the sid root's PyO3 configuration)."""
-    root = tmp_path_factory.mktemp("ext")
+    backend (for 3.15, through the sid root's PyO3 configuration). Under build/, as
+    make bench-extension builds: a sid interpreter sees the project's top directory and
+    /tmp, but from a working directory in /tmp not the project (its pytest)."""
+    (ROOT / "build").mkdir(exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix="test-extension-", dir=ROOT / "build"))
     old_root = extension.BUILD_ROOT
     extension.BUILD_ROOT = root
     os.environ["CARGO_NET_OFFLINE"] = "true"
@@ -219,7 +223,8 @@ def builds(tmp_path_factory) -> dict[str, tuple[Path, interpreters.Interpreter]]
     finally:
         extension.BUILD_ROOT = old_root
         os.environ.pop("CARGO_NET_OFFLINE", None)
-    return out
+    yield out
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def _probe(where: Path, interp: interpreters.Interpreter) -> dict:
