@@ -31,6 +31,19 @@ EXTENSION = "orjson"
 # the thread state. The micro-suite flavour closest to it, for the prediction line.
 SHIPPED_LIKE = "pymem"
 
+# Why flavours fail orjson's own tests, found by reading its source (3.13.0): orjson.Fragment
+# objects are allocated with Rust's Box (the global allocator, src/ffi/fragment.rs,
+# orjson_fragment_tp_new) and freed with PyMem_Free (orjson_fragment_dealloc). That is
+# correct only while the global allocator hands out PyMem_Malloc blocks.
+NOTES = (
+    "orjson 3.13.0 allocates `orjson.Fragment` objects with Rust's `Box` (the global "
+    "allocator; src/ffi/fragment.rs, `orjson_fragment_tp_new`) and frees them with "
+    "`PyMem_Free` (`orjson_fragment_dealloc`): correct only while the global allocator "
+    "returns PyMem_Malloc blocks. A libc, mimalloc or jemalloc block reaches free() of "
+    "another allocator, or the debug hooks' API check; test_fragment.py is where each "
+    "crashing flavour stops."
+)
+
 DOCS = ("twitter", "citm", "canada")
 SIZES = {"small": 10_000, "large": 1_000_000}  # bytes of JSON, roughly
 DOC = Param("doc", str, "document shape (the classic benchmark file it imitates)", choices=DOCS)

@@ -42,7 +42,14 @@ from typing import Any
 
 from . import FLAVOURS, interpreters, split_names
 from .bench import MODES, BenchError, check_mode, measure, schedule, select, write_json_atomically
-from .extension_patch import PatchRefused, find_crate, patch
+from .extension_patch import (
+    PatchRefused,
+    find_crate,
+    patch,
+    supply_vendored,
+    vendor_cache,
+    vendored_dir,
+)
 from .flavour import ENV_VAR, ROOT
 from .report import RUN_RECORD
 
@@ -218,8 +225,11 @@ def build_flavour(src: Source, flavour: str, interp: interpreters.Interpreter) -
         shutil.copytree(src.path, work, symlinks=True)
         crate = find_crate(work)
         shipped = crate.describe_shipped()
+        supplied: list[str] = []
         if flavour != SHIPPED:
             patch(work, flavour)
+            if vendored_dir(work) is not None:
+                supplied = supply_vendored(work, vendor_cache(BUILD_ROOT / "vendor"))
         env = dict(os.environ, MATURIN_NO_INSTALL_RUST="1")
         env["CARGO_TARGET_DIR"] = str(BUILD_ROOT / "target")
         cfg = pyo3_config(interp, tmp)
@@ -252,6 +262,7 @@ def build_flavour(src: Source, flavour: str, interp: interpreters.Interpreter) -
             "rust_profile": "release (the crate's own [profile.release])",
             "interpreter": interp.id,
             "build_seconds": round(seconds, 1),
+            "vendored_crates_added": len(supplied),
         }
         write_json_atomically(tmp / "build.json", record)
         shutil.rmtree(work)
@@ -509,7 +520,9 @@ def run(
         except (ExtensionError, PatchRefused) as e:
             if f == SHIPPED or isinstance(e, PatchRefused):
                 raise
-            build_failures[f] = str(e).splitlines()[0]
+            lines = str(e).splitlines()
+            errors = [x for x in lines if x.lstrip().startswith(("error", "Error"))]
+            build_failures[f] = (errors[0] if errors else lines[-1]).strip()
             print(f"   {f}: {e}", flush=True)
         else:
             print(f"   {json.loads((built[f] / 'build.json').read_text())['build_seconds']} s")
@@ -551,6 +564,7 @@ def run(
         "source": src_.origin,
         "workloads_file": str(wfile.relative_to(ROOT)),
         "shipped_like": getattr(spec, "SHIPPED_LIKE", None),
+        "notes": getattr(spec, "NOTES", None),
         "mode": mode_name,
         "mode_settings": MODES[mode_name].__dict__,
         "flavours": passing,

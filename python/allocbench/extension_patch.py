@@ -10,6 +10,11 @@ Two edits, both plain text so the author's file stays as it was around them:
   static, but the attribute becomes ``#[allow(dead_code)]``: exactly one global allocator
   remains, ours.
 
+A crate that builds from vendored sources only (``.cargo/config.toml`` replacing crates-io
+with a ``directory`` source, as orjson's sdist does) gets our crate's dependencies copied
+into that directory from a vendor cache (``cargo vendor`` of this workspace, made offline
+from cargo's own cache); its own vendored crates stay as they are.
+
 What this does not handle is refused with :class:`PatchRefused` before anything is written
 (a workspace layout, no crate root, two global allocators, a global allocator behind
 ``cfg``, a crate that already depends on us), so a refused crate is never half-patched.
@@ -152,6 +157,75 @@ def patched_manifest(text: str, backend: str, crate_dir: Path = ALLOC_CRATE_DIR)
     if not dep or dep.get("features") != [backend]:
         raise PatchRefused(f"adding the dependency to Cargo.toml did not give it ({line})")
     return out
+
+
+def vendored_dir(project: Path) -> Path | None:
+    """The directory that replaces crates-io in the project's cargo configuration, if any."""
+    for name in ("config.toml", "config"):
+        cfg = project / ".cargo" / name
+        if not cfg.exists():
+            continue
+        try:
+            sources = tomllib.loads(cfg.read_text(encoding="utf-8")).get("source", {})
+        except tomllib.TOMLDecodeError as e:
+            raise PatchRefused(f"{cfg} is not valid TOML ({e})") from e
+        replacement = sources.get("crates-io", {}).get("replace-with")
+        if replacement:
+            directory = sources.get(replacement, {}).get("directory")
+            if not directory:
+                raise PatchRefused(
+                    f"{cfg} replaces crates-io with {replacement!r}, which is not a directory "
+                    "source: our crate's dependencies cannot be supplied to it"
+                )
+            return project / directory
+    return None
+
+
+def vendor_cache(dest: Path, workspace: Path = ALLOC_CRATE_DIR.parents[1]) -> Path:
+    """``cargo vendor --versioned-dirs`` of this workspace into ``dest`` (once per
+    Cargo.lock; offline, from cargo's cache, which building the flavours filled)."""
+    import hashlib
+    import shutil
+    import subprocess
+
+    key = hashlib.sha256((workspace / "Cargo.lock").read_bytes()).hexdigest()[:16]
+    stamp = dest / ".allocbench-vendor"
+    if stamp.exists() and stamp.read_text() == key:
+        return dest
+    tmp = dest.with_name(dest.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    proc = subprocess.run(
+        ["cargo", "vendor", "--offline", "--versioned-dirs", "--quiet", str(tmp)],
+        cwd=workspace,
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise PatchRefused(
+            "cargo vendor of allocbench's workspace failed (build the flavours first, so "
+            f"cargo's cache holds every crate): {proc.stderr.strip()[-800:]}"
+        )
+    (tmp / stamp.name).write_text(key)
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.rename(dest)
+    return dest
+
+
+def supply_vendored(project: Path, cache: Path) -> list[str]:
+    """Copies the vendor cache's crates the project's vendored directory lacks; returns
+    their names (nothing when the project does not vendor)."""
+    import shutil
+
+    target = vendored_dir(project)
+    if target is None:
+        return []
+    added = []
+    for crate in sorted(p for p in cache.iterdir() if p.is_dir()):
+        if not (target / crate.name).exists():
+            shutil.copytree(crate, target / crate.name)
+            added.append(crate.name)
+    return added
 
 
 def patch(project: Path | str, backend: str, crate_dir: Path = ALLOC_CRATE_DIR) -> Crate:

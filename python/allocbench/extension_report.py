@@ -167,6 +167,12 @@ def build(run_dir: Path | str) -> Path:
         "",
     ]
     lines += _tests_section(tests, record)
+    if record.get("notes"):
+        lines += [
+            "Known cause of the failures (from the extension's source, in its "
+            f"workload file `{record['workloads_file']}`): {record['notes']}",
+            "",
+        ]
     data = load(run_dir) if record.get("status") != "tested" else {}
     flavours = [f for f in record["flavours"] if f in data]
     if len(flavours) < 2:
