@@ -335,6 +335,14 @@ def _answer(
     decided = {f: r for f, r in overall.items() if r is not None}
     moved = [f for f, r in decided.items() if r.verdict != "tie"]
     out = []
+    if record.get("left_out"):
+        out.append(
+            f"Correctness decides first: {', '.join(sorted(record['left_out']))} "
+            f"{'fails' if len(record['left_out']) == 1 else 'fail'} {name}'s own tests (or "
+            "does not build) and is not timed; of the backends, only "
+            f"{', '.join(f for f in record['flavours'] if f != SHIPPED) or 'none'} "
+            f"{'is' if len(record['flavours']) == 2 else 'are'} correct for {name}."
+        )
     if not moved:
         out.append(
             f"Does the allocator matter for {name}? Not measurably in this run: every flavour "
