@@ -275,3 +275,34 @@ def test_a_failed_build_leaves_nothing_behind(tmp_path: Path, monkeypatch):
         extension.build_flavour(src, "pymem", interp)
     where = extension.flavour_root(src, interp)
     assert sorted(p.name for p in where.iterdir()) == []
+
+
+def test_a_vendoring_crate_gets_only_the_crates_it_lacks(project: Path, tmp_path: Path):
+    (project / ".cargo").mkdir()
+    (project / ".cargo" / "config.toml").write_text(
+        '[source.crates-io]\nreplace-with = "vendored"\n\n'
+        '[source.vendored]\ndirectory = "include/cargo"\n'
+    )
+    own = project / "include" / "cargo" / "libc-0.2.190"
+    own.mkdir(parents=True)
+    (own / "mine").write_text("the sdist's own copy")
+    cache = tmp_path / "cache"
+    for name in ("libc-0.2.190", "libmimalloc-sys-0.1.49"):
+        (cache / name).mkdir(parents=True)
+        (cache / name / "Cargo.toml").write_text(name)
+    assert extension_patch.vendored_dir(project) == project / "include" / "cargo"
+    added = extension_patch.supply_vendored(project, cache)
+    assert added == ["libmimalloc-sys-0.1.49"]
+    assert sorted(p.name for p in own.iterdir()) == ["mine"]  # its own copy untouched
+    assert (project / "include/cargo/libmimalloc-sys-0.1.49/Cargo.toml").read_text()
+
+
+def test_a_non_directory_replacement_is_refused(project: Path, tmp_path: Path):
+    (project / ".cargo").mkdir()
+    (project / ".cargo" / "config.toml").write_text(
+        '[source.crates-io]\nreplace-with = "mirror"\n\n[source.mirror]\nregistry = "x"\n'
+    )
+    with pytest.raises(PatchRefused, match="not a directory source"):
+        extension_patch.supply_vendored(project, tmp_path)
+    (project / ".cargo" / "config.toml").unlink()
+    assert extension_patch.supply_vendored(project, tmp_path) == []  # does not vendor
