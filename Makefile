@@ -225,7 +225,9 @@ hazards: $(foreach f,$(BENCH_FLAVOURS),$(BUILD)/flavours/$(f)/.stamp)
 # (crates/allocbench-alloc) and the workloads (rustext): a backend file is compiled only under
 # its own feature, so each flavour mutates the files it compiles, and the shared ones
 # (workloads, pyapi, aligned, lib) once. Every mutant runs both packages' unit tests
-# (.cargo/mutants.toml: test_workspace), so the flavour is named as rustext's feature. mutmut
+# (.cargo/mutants.toml: test_workspace); the flavour is allocbench-alloc's feature, which
+# every cargo call accepts (the baseline builds only the mutated packages; rustext's unit
+# tests need no alloc-* feature of their own). mutmut
 # (requirements/dev.txt) over the report's statistics and the catalogue's validation, in a
 # scratch copy of the package and the tests that can kill them (config: tests/mutmut.toml).
 # Everything is written to build/mutants/. Survivors do not fail the target; a failing
@@ -257,7 +259,7 @@ ifneq ($(filter rust,$(PART)),)
 	@$(foreach fl,$(BENCH_FLAVOURS), \
 	  echo "== cargo mutants, alloc-$(fl): $(MUTANTS_FILES_$(fl))"; \
 	  env -u CARGO_TARGET_DIR nice -n 10 cargo mutants --no-default-features \
-	    --features allocbench-rustext/alloc-$(fl) \
+	    --features allocbench-alloc/$(fl) \
 	    $(foreach f,$(MUTANTS_FILES_$(fl)),-f '$(f)') \
 	    $(foreach f,$(MUTANTS_EXCLUDE),-e '$(f)') -o $(MUTANTS)/rust/$(fl) --colors never \
 	    2>&1 | tee $(MUTANTS)/rust/$(fl).log | grep --line-buffered -E '^(MISSED|TIMEOUT|[0-9]+ mutants tested)'; \
