@@ -43,6 +43,7 @@ from typing import Any
 from . import FLAVOURS, interpreters, split_names
 from .bench import MODES, BenchError, check_mode, measure, schedule, select, write_json_atomically
 from .extension_patch import (
+    ALLOC_CRATE_DIR,
     PatchRefused,
     find_crate,
     patch,
@@ -213,11 +214,36 @@ def flavour_root(src: Source, interp: interpreters.Interpreter) -> Path:
     return BUILD_ROOT / f"{normalise(src.name)}-{src.version}" / f"cp{interp.version}"
 
 
+def build_key(src: Source, flavour: str, interp: interpreters.Interpreter) -> str:
+    """What a flavour's build depends on: the source (the sdist's digest, or a local tree's
+    files), the flavour, the interpreter, rustc, our crate's files and the patcher."""
+    h = hashlib.sha256()
+    for part in (src.origin, flavour, interp.command, interp.version, rustc_version()):
+        h.update(part.encode() + b"\0")
+    trees = [ALLOC_CRATE_DIR, Path(__file__).with_name("extension_patch.py")]
+    if not src.origin.startswith("PyPI sdist"):
+        trees.append(src.path)
+    for tree in trees:
+        files = [tree] if tree.is_file() else sorted(p for p in tree.rglob("*") if p.is_file())
+        for p in files:
+            if "target" in p.parts or "__pycache__" in p.parts:
+                continue
+            h.update(str(p).encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()[:20]
+
+
 def build_flavour(src: Source, flavour: str, interp: interpreters.Interpreter) -> Path:
     """Builds and installs one flavour; returns its directory (``site/`` to import from,
-    ``build.json``, ``build.log``). On any failure nothing is left at that path."""
+    ``build.json``, ``build.log``). A complete build with the same ``build_key`` is reused.
+    On any failure nothing is left at that path."""
     root = flavour_root(src, interp)
     dest, tmp = root / flavour, root / f".{flavour}.tmp"
+    key = build_key(src, flavour, interp)
+    try:
+        if json.loads((dest / "build.json").read_text(encoding="utf-8"))["build_key"] == key:
+            return dest
+    except (OSError, ValueError, KeyError):
+        pass
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
@@ -263,6 +289,7 @@ def build_flavour(src: Source, flavour: str, interp: interpreters.Interpreter) -
             "interpreter": interp.id,
             "build_seconds": round(seconds, 1),
             "vendored_crates_added": len(supplied),
+            "build_key": key,
         }
         write_json_atomically(tmp / "build.json", record)
         shutil.rmtree(work)

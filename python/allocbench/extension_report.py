@@ -336,12 +336,13 @@ def _answer(
     moved = [f for f, r in decided.items() if r.verdict != "tie"]
     out = []
     if record.get("left_out"):
+        out_ = sorted(record["left_out"])
+        ok = [f for f in record["flavours"] if f != SHIPPED]
         out.append(
-            f"Correctness decides first: {', '.join(sorted(record['left_out']))} "
-            f"{'fails' if len(record['left_out']) == 1 else 'fail'} {name}'s own tests (or "
-            "does not build) and is not timed; of the backends, only "
-            f"{', '.join(f for f in record['flavours'] if f != SHIPPED) or 'none'} "
-            f"{'is' if len(record['flavours']) == 2 else 'are'} correct for {name}."
+            f"Correctness decides first: {name}'s own tests fail (or the build fails) with "
+            f"{', '.join(out_)}, so {'it is' if len(out_) == 1 else 'they are'} not timed; "
+            f"of the five backends only {', '.join(ok) or 'none'} "
+            f"{'is' if len(ok) == 1 else 'are'} correct for {name}."
         )
     if not moved:
         out.append(
