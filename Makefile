@@ -234,9 +234,11 @@ MUTANTS_FILES_jemalloc := backend/jemalloc.rs
 MUTANTS_EXCLUDE := workloads/c_pair.rs
 # mutmut mutates these functions only (its mutant names: module.x_function, module.xǁClassǁmethod).
 MUTMUT_SELECT := \
-  $(foreach f,_betacf betainc t_two_tailed_p welch log_ratio geomean_ratio rsd,allocbench.report.x_$(f)__mutmut_*) \
+  $(foreach f,round_ratio family_ratio welch_ratio rsd,allocbench.report.x_$(f)__mutmut_*) \
+  $(foreach f,outcome within contains,allocbench.report.xǁRoundRatioǁ$(f)__mutmut_*) \
   $(foreach f,*Param*allowed *Param*check *Workload*validate *Workload*param *Workload*run _get _run,allocbench.catalogue.x$(f)__mutmut_*)
-MUTMUT_TESTS := conftest.py helpers.py test_catalogue.py test_bench.py test_mutation_kills.py
+MUTMUT_TESTS := conftest.py helpers.py test_catalogue.py test_bench.py test_mutation_kills.py \
+  test_verdict.py
 
 mutants: $(VENV)/.stamp
 ifneq ($(filter rust,$(PART)),)

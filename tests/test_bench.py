@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import math
 import os
 import re
 import shutil
@@ -163,22 +162,32 @@ def test_pyperf_tools_read_the_json(smoke_run):
     assert re.search(r"^interpreter \S+: CPython .*\(default \(PY not given\)", stdout, re.M)
 
 
-def test_report_has_plots_targets_and_verdict(smoke_run):
+def test_report_leads_with_the_answer_and_ends_with_the_targets(smoke_run):
     out, run_dir, _ = smoke_run
     report_dir = out / "report" / run_dir.name
     html = (report_dir / "index.html").read_text()
     md = (report_dir / "index.md").read_text()
-    for png in ("size_scaling", "raw_ratio", "realloc", "fragmentation", "threads", "interplay"):
+    pngs = ("size_scaling", "raw_ratio", "realloc", "fragmentation", "threads")
+    for png in (*pngs, "interplay"):
         path = report_dir / f"{png}.png"
         assert path.stat().st_size > 10_000, png
         assert f"{png}.png" in html and f"{png}.png" in md
     data = report.load_run(run_dir)
     for draw in report.PLOTS:
         assert draw(data, out).points > 0, draw.__name__
-    assert "## Targets" in md and "small-block churn" in md and "PyMem_Calloc" in md
-    assert md.rstrip().endswith("|") and "## Verdict" in md  # ends with the verdict table
+    headings = re.findall(r"^## (.*)$", md, re.M)
+    assert headings[:3] == ["The answer", "Every flavour / system", "Plots"], headings
+    assert headings[-1] == "Targets of the project"
+    assert "small-block churn" in md and "PyMem_Calloc" in md
     families = {v.family for v in report.verdicts(data)}
     assert {"throughput", "raw", "realloc", "zeroed", "threads", "fragmentation"} <= families
+    answer = md[md.index("## The answer") : md.index("## Every flavour")]
+    assert "| family | answer | by how much | how sure | advice |" in answer
+    for v in report.verdicts(data):
+        row = next(line for line in answer.splitlines() if line.startswith(f"| {v.family} |"))
+        rounds = SMOKE.memory_rounds if v.memory else SMOKE.rounds
+        assert f"{report._rounds_words(rounds)} x" in row
+        assert (v.winner or "tie: ") in row
 
 
 def test_make_report_regenerates_from_stored_json(smoke_run, tmp_path):
@@ -361,34 +370,20 @@ def test_schedule_rotates_the_flavours_every_round():
 # ---- statistics ---------------------------------------------------------------------------
 
 
-def test_t_distribution_matches_tables():
-    # Two-tailed critical values of Student's t: p = 0.05 at 2.228 (df 10), 0.10 at 1.812.
-    assert report.t_two_tailed_p(2.228, 10) == pytest.approx(0.05, abs=2e-4)
-    assert report.t_two_tailed_p(1.812, 10) == pytest.approx(0.10, abs=2e-4)
-    assert report.t_two_tailed_p(12.706, 1) == pytest.approx(0.05, abs=2e-4)
-    assert report.t_two_tailed_p(0.0, 5) == pytest.approx(1.0)
-    with pytest.raises(ValueError, match="degrees of freedom"):
-        report.t_two_tailed_p(1.0, 0)
-
-
-def test_welch_test():
-    # means 3 and 5, variances 2.5: t = -2, Welch df = 8, p = 0.0805.
-    t, p = report.welch([1, 2, 3, 4, 5], [3, 4, 5, 6, 7])
-    assert t == pytest.approx(-2.0) and p == pytest.approx(0.0805, abs=5e-4)
-    assert report.welch([1, 1], [1, 1]) == (0.0, 1.0)
-    assert report.welch([1, 1], [2, 2])[1] == 0.0
-    with pytest.raises(ValueError, match=">= 2 values"):
-        report.welch([1], [1, 2])
-
-
-def test_geomean_ratio_and_its_interval():
-    same = [1.0, 1.01, 0.99, 1.0]
-    r = report.geomean_ratio([(same, same), (same, same)])
-    assert r.value == pytest.approx(1.0) and not r.significant and r.significant_benchmarks == 0
-    half = [x / 2 for x in same]
-    r = report.geomean_ratio([(half, same), (same, same)])
-    assert r.value == pytest.approx(math.sqrt(0.5))
-    assert r.significant and r.high < 1 and r.significant_benchmarks == 1
+def test_round_ratio_pairs_rounds_and_takes_students_t():
+    # Per round the flavour is 10 % faster than the reference, while the machine's speed
+    # moves 2x from round to round: the paired ratio stays 0.9 with no spread.
+    ref = {1: 1.0, 2: 2.0, 3: 1.5}
+    fast = {r: 0.9 * v for r, v in ref.items()}
+    r = report.family_ratio([(fast, ref)])
+    assert r.value == pytest.approx(0.9) and r.low == pytest.approx(0.9) and r.rounds == 3
+    assert r.outcome() == "lower"
+    # One slow round (0.9, 0.9, 1.5): the interval widens to include 1: a tie.
+    r = report.round_ratio([0.9, 0.9, 1.5])
+    assert r.low < 1 < r.high and r.outcome() == "tie"
+    # 1 % faster in every round: significant, but within the 2 % margin: a tie.
+    r = report.round_ratio([0.99, 0.991, 0.989])
+    assert r.significant and r.outcome() == "tie" and r.within() == pytest.approx(0.02)
 
 
 def test_memory_figures_are_flattened_by_phase():
