@@ -167,7 +167,7 @@ def test_report_leads_with_the_answer_and_ends_with_the_targets(smoke_run):
     report_dir = out / "report" / run_dir.name
     html = (report_dir / "index.html").read_text()
     md = (report_dir / "index.md").read_text()
-    pngs = ("size_scaling", "raw_ratio", "realloc", "fragmentation", "threads")
+    pngs = ("verdict", "size_scaling", "raw_ratio", "realloc", "fragmentation", "threads")
     for png in (*pngs, "interplay"):
         path = report_dir / f"{png}.png"
         assert path.stat().st_size > 10_000, png
@@ -179,6 +179,8 @@ def test_report_leads_with_the_answer_and_ends_with_the_targets(smoke_run):
     assert headings[:3] == ["The answer", "Every flavour / system", "Plots"], headings
     assert headings[-1] == "Targets of the project"
     assert "small-block churn" in md and "PyMem_Calloc" in md
+    # The first image is the verdict at a glance.
+    assert re.findall(r"^!\[[^]]*\]\(([^)]+)\)", md, re.M)[0] == "verdict.png"
     families = {v.family for v in report.verdicts(data)}
     assert {"throughput", "raw", "realloc", "zeroed", "threads", "fragmentation"} <= families
     answer = md[md.index("## The answer") : md.index("## Every flavour")]

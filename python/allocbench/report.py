@@ -41,6 +41,7 @@ import os
 import statistics
 import subprocess
 import sys
+import textwrap
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -467,12 +468,17 @@ def _saved(plt, fig, out_dir: Path, plot: Plot) -> Plot:
     return plot
 
 
-def _grid(n: int, cols: int = 3):
+def _grid(n: int, cols: int = 3, size: tuple[float, float] = (5.2, 3.8), **kw):
     plt = _pyplot()
     cols = min(cols, n)
     rows = math.ceil(n / cols)
     fig, axes = plt.subplots(
-        rows, cols, figsize=(5.2 * cols, 3.8 * rows), squeeze=False, layout="constrained"
+        rows,
+        cols,
+        figsize=(size[0] * cols, size[1] * rows),
+        squeeze=False,
+        layout="constrained",
+        **kw,
     )
     flat = [ax for row in axes for ax in row]
     for ax in flat[n:]:
@@ -480,12 +486,96 @@ def _grid(n: int, cols: int = 3):
     return plt, fig, flat[:n]
 
 
+# Ticks for ratio axes on a log scale (matplotlib's log ticks skip everything in 0.5..2),
+# from coarse to fine: the finest set that leaves the ticks apart is used.
+RATIO_TICKS = (
+    (0.01, 0.03, 0.1, 0.3, 1.0, 3, 10, 30, 100),
+    (0.05, 0.1, 0.2, 0.5, 1.0, 2, 5, 10, 20, 50),
+    (0.25, 0.5, 0.67, 1.0, 1.5, 2, 4),
+    (0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2),
+    (0.8, 0.9, 1.0, 1.1, 1.25),
+    (0.9, 0.95, 1.0, 1.05, 1.1),
+)
+
+
+def _ratio_axis(ax, axis: str = "y") -> None:
+    """Log scale with readable ticks inside the drawn range, and the ±margin band at 1."""
+    from matplotlib import ticker
+
+    band = (1 / (1 + EQUIVALENCE_MARGIN), 1 + EQUIVALENCE_MARGIN)
+    (ax.axhspan if axis == "y" else ax.axvspan)(*band, color="grey", alpha=0.2, lw=0)
+    (ax.axhline if axis == "y" else ax.axvline)(1.0, color="grey", lw=0.8)
+    getattr(ax, f"set_{axis}scale")("log")
+    ax.autoscale_view()
+    lo, hi = sorted(getattr(ax, f"get_{axis}lim")())
+    decades = math.log10(hi / lo) if lo > 0 else 4.0
+    # Coarser sets for wider ranges: about 6 ticks over the range.
+    level = 0 if decades > 2.5 else 1 if decades > 1.2 else 2 if decades > 0.6 else 3
+    level = level if decades > 0.25 else 4 if decades > 0.1 else 5
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    target.set_major_locator(ticker.FixedLocator(RATIO_TICKS[level]))
+    target.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    target.set_minor_locator(ticker.NullLocator())
+
+
+def plot_verdict(data: RunData, out: Path) -> Plot:
+    """The verdict at a glance: one panel per family, each flavour's ratio to the reference
+    (dot), its interval over rounds (bar) and every round's ratio (ticks); grey band: the
+    equivalence margin."""
+    verdict = verdicts(data) if len(data.flavours) > 1 else []
+    if not verdict:
+        return Plot("verdict.png", "", "", 0)
+    rows_per_panel = len(data.flavours)
+    plt, fig, axes = _grid(len(verdict), cols=4, size=(4.0, 0.42 * rows_per_panel + 1.3))
+    drawn = 0
+    for ax, v in zip(axes, verdict, strict=True):
+        order = list(reversed(v.ranked))  # the best on top
+        for y, f in enumerate(order):
+            r = v.ratios[f]
+            if r.has_interval:
+                ax.plot([r.low, r.high], [y, y], color=COLOURS[f], lw=3, alpha=0.6)
+            if r.per_round:
+                ax.plot(r.per_round, [y] * len(r.per_round), "|", color=COLOURS[f], ms=9)
+            edge = "black" if f == v.winner else COLOURS[f]
+            ax.plot([r.value], [y], "o", color=COLOURS[f], ms=7, mec=edge, mew=1.5)
+            drawn += 1
+        ax.set_yticks(range(len(order)), order, fontsize=8)
+        ax.set_ylim(-0.6, len(order) - 0.4)
+        _ratio_axis(ax, "x")
+        ax.tick_params(axis="x", labelsize=8)
+        ax.set_title(f"{v.family}\n{textwrap.fill(verdict_short(v), 44)}", fontsize=9)
+        ax.set_xlabel(f"{'RSS' if v.memory else 'time'} / {data.reference}", fontsize=8)
+        ax.grid(True, axis="x", alpha=0.3)
+    fig.suptitle("Each family's verdict: flavour / reference, left is better")
+    return _saved(
+        plt,
+        fig,
+        out,
+        Plot(
+            "verdict.png",
+            "The verdict at a glance",
+            f"One panel per family: each flavour's ratio to {data.reference} (dot; ringed: "
+            f"the winner), its {CONFIDENCE:.0%} interval over rounds (bar) and each round's "
+            f"ratio (ticks), on a log scale; grey band: the ±{EQUIVALENCE_MARGIN:.0%} "
+            "equivalence margin.",
+            drawn,
+        ),
+    )
+
+
+def _benchmark_ratio(data: RunData, flavour: str, name: str) -> RoundRatio | None:
+    a, b = data.round_means(flavour, name), data.round_means(data.reference, name)
+    return family_ratio([(a, b)]) if a and b else None
+
+
 def plot_size_scaling(data: RunData, out: Path) -> Plot:
-    """ns/op against block size: every timed workload with a size parameter, one panel per
-    setting of its other parameters."""
-    panels: list[tuple[str, list[tuple[int, str]]]] = []
+    """Flavour / reference against block size: one row of panels per flavour, one column
+    per family, a line per workload (and setting of its other parameters) with its interval
+    over rounds as a band."""
+    others = [f for f in data.flavours if f != data.reference]
+    columns: dict[str, list[tuple[str, list[tuple[int, str]]]]] = {}
     for w in catalogue.WORKLOADS:
-        if not w.timed or "size" not in [p.name for p in w.params]:
+        if not w.timed or w.name in VERDICT_EXCLUDED or "size" not in [p.name for p in w.params]:
             continue
         groups: dict[str, list[tuple[int, str]]] = {}
         for params, name in data.timed_points(w.name):
@@ -497,39 +587,59 @@ def plot_size_scaling(data: RunData, out: Path) -> Plot:
             groups.setdefault(rest, []).append((params["size"], name))
         for rest, pts in groups.items():
             if len(pts) >= 2:
-                panels.append((f"{w.name}[{rest}]" if rest else w.name, sorted(pts)))
-    if not panels:
+                line = f"{w.name}[{rest}]" if rest else w.name
+                columns.setdefault(w.family, []).append((line, sorted(pts)))
+    if not others or not columns:
         return Plot("size_scaling.png", "", "", 0)
-    plt, fig, axes = _grid(len(panels))
+    fams = list(columns)
+    plt, fig, axes = _grid(
+        len(others) * len(fams), cols=len(fams), size=(4.2, 2.6), sharey=True, sharex="col"
+    )
+    cmap = plt.get_cmap("tab10")
     drawn = 0
-    for ax, (title, pts) in zip(axes, panels, strict=True):
-        for f in data.flavours:
-            xs, ys, es = [], [], []
-            for size, name in pts:
-                v = data.values(f, name)
-                if v:
-                    xs.append(size)
-                    ys.append(statistics.fmean(v) * 1e9)
-                    es.append(statistics.stdev(v) * 1e9 if len(v) > 1 else 0.0)
-            if xs:
-                ax.errorbar(xs, ys, yerr=es, marker="o", ms=3, label=f, color=COLOURS[f])
-                drawn += len(xs)
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.set_title(title, fontsize=9)
-        ax.set_xlabel("block size (bytes)")
-        ax.set_ylabel("ns per op")
-        ax.grid(True, which="both", alpha=0.3)
-    axes[0].legend(fontsize=8)
-    fig.suptitle("Time per operation against block size (mean, bars: stdev)")
+    for i, f in enumerate(others):
+        for j, fam in enumerate(fams):
+            ax = axes[i * len(fams) + j]
+            for k, (line, pts) in enumerate(columns[fam]):
+                xs, ys, lo, hi = [], [], [], []
+                for size, name in pts:
+                    r = _benchmark_ratio(data, f, name)
+                    if r is not None:
+                        xs.append(size)
+                        ys.append(r.value)
+                        lo.append(r.low if r.has_interval else r.value)
+                        hi.append(r.high if r.has_interval else r.value)
+                if xs:
+                    colour = cmap(k % 10)
+                    ax.plot(xs, ys, marker="o", ms=3, color=colour, label=line)
+                    ax.fill_between(xs, lo, hi, color=colour, alpha=0.15, lw=0)
+                    drawn += len(xs)
+            ax.set_xscale("log", base=2)
+            ax.grid(True, which="major", alpha=0.3)
+            if i == 0:
+                ax.set_title(fam, fontsize=10)
+                ax.legend(fontsize=6, loc="upper left")
+            if j == 0:
+                ax.set_ylabel(f"{f} / {data.reference}", color=COLOURS[f], fontsize=10)
+            if i == len(others) - 1:
+                ax.set_xlabel("block size (bytes)", fontsize=8)
+    for ax in axes:
+        _ratio_axis(ax)
+    fig.suptitle(
+        f"Time per operation, each flavour / {data.reference}, against block size "
+        "(below 1: faster; band: interval over rounds)"
+    )
     return _saved(
         plt,
         fig,
         out,
         Plot(
             "size_scaling.png",
-            "Time per operation against block size",
-            "Every timed workload with a block size, log axes; one line per flavour.",
+            "Against block size: each flavour / the reference",
+            f"One row per flavour, one column per family: time per op divided by "
+            f"{data.reference}'s, round by round, geometric mean over rounds (line) and its "
+            f"{CONFIDENCE:.0%} interval (band); log axes; grey band: ±{EQUIVALENCE_MARGIN:.0%}. "
+            "Absolute times: the compare_to table.",
             drawn,
         ),
     )
@@ -537,16 +647,15 @@ def plot_size_scaling(data: RunData, out: Path) -> Plot:
 
 def plot_raw_ratio(data: RunData, out: Path) -> Plot:
     """alloc_pair / raw_pair per flavour and size: the GlobalAlloc path's cost over the
-    backend's own primitive."""
+    backend's own primitive; one panel per flavour."""
     pairs = {p["size"]: n for p, n in data.timed_points("alloc_pair")}
     raws = {p["size"]: n for p, n in data.timed_points("raw_pair")}
     sizes = sorted(set(pairs) & set(raws))
     if not sizes:
         return Plot("raw_ratio.png", "", "", 0)
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+    plt, fig, axes = _grid(len(data.flavours), cols=5, size=(3.0, 2.8), sharey=True)
     drawn = 0
-    for f in data.flavours:
+    for ax, f in zip(axes, data.flavours, strict=True):
         xs, ys = [], []
         for s in sizes:
             a, r = data.mean(f, pairs[s]), data.mean(f, raws[s])
@@ -554,15 +663,16 @@ def plot_raw_ratio(data: RunData, out: Path) -> Plot:
                 xs.append(s)
                 ys.append(a / r)
         if xs:
-            ax.plot(xs, ys, marker="o", label=f, color=COLOURS[f])
+            ax.plot(xs, ys, marker="o", ms=3, color=COLOURS[f])
             drawn += len(xs)
-    ax.axhline(1.0, color="grey", lw=0.8)
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("block size (bytes)")
-    ax.set_ylabel("alloc_pair / raw_pair")
-    ax.set_title("Each flavour against its raw baseline (1 = no overhead)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+        ax.set_xscale("log", base=2)
+        ax.set_title(f, color=COLOURS[f], fontsize=10)
+        ax.set_xlabel("block size (bytes)", fontsize=8)
+        ax.grid(True, which="major", alpha=0.3)
+    for ax in axes:
+        _ratio_axis(ax)
+    axes[0].set_ylabel("alloc_pair / raw_pair")
+    fig.suptitle("Each flavour against its raw baseline (1 = no overhead)")
     return _saved(
         plt,
         fig,
@@ -570,8 +680,8 @@ def plot_raw_ratio(data: RunData, out: Path) -> Plot:
         Plot(
             "raw_ratio.png",
             "Each flavour against its raw baseline",
-            "Time of one alloc+free pair through the global allocator divided by the backend's "
-            "own primitive called directly (raw_pair), per block size.",
+            "One panel per flavour: time of one alloc+free pair through the global allocator "
+            "divided by the backend's own primitive called directly (raw_pair), per block size.",
             drawn,
         ),
     )
@@ -698,25 +808,47 @@ def _flavour_panels(data: RunData, extra: int = 0, cols: int = 3, **kw):
 
 
 def plot_fragmentation(data: RunData, out: Path) -> Plot:
-    rows = fragmentation_rows(data)
-    if not rows:
+    """RSS above the baseline, phase by phase: one panel per flavour, a line per free
+    pattern; the reference's lines grey in the others; dotted: the bytes the workload
+    holds."""
+    points = data.memory_points("fragmentation")
+    if not points:
         return Plot("fragmentation.png", "", "", 0)
-    labels = list(dict.fromkeys(r[0] for r in rows))
-    params = {label: p for p, label in data.memory_points("fragmentation")}
-    plt, fig, axes = _grid(len(labels))
+    plt, fig, order, axes = _flavour_panels(data, sharey=True)
+    cmap = plt.get_cmap("tab10")
+    mib = 1 << 20
+
+    def series(f: str, label: str, key: str) -> tuple[list[str], list[float]]:
+        runs = [r for r in data.figure_runs(f, label) if "baseline_rss" in r]
+        phases = [p for p in data.phases(label) if runs and f"{p}/rss_bytes" in runs[0]]
+        if key == "live":
+            ys = [statistics.fmean(r[f"{p}/live_bytes"] for r in runs) / mib for p in phases]
+        else:
+            ys = [
+                statistics.fmean(r[f"{p}/rss_bytes"] - r["baseline_rss"] for r in runs) / mib
+                for p in phases
+            ]
+        return phases, ys
+
     drawn = 0
-    for ax, label in zip(axes, labels, strict=True):
-        for _, f, per_live, _ in (r for r in rows if r[0] == label):
-            phases = list(per_live)
-            ax.plot(phases, [per_live[p] for p in phases], marker="o", label=f, color=COLOURS[f])
-            drawn += len(phases)
-        ax.axhline(1.0, color="grey", lw=0.8)
-        pattern = params[label].get("pattern", label)
-        ax.set_title(f"fragmentation, free pattern {pattern}", fontsize=9)
-        ax.set_ylabel("RSS above baseline / live bytes")
+    for ax, f in zip(axes, order, strict=True):
+        for k, (params, label) in enumerate(points):
+            colour = cmap(k % 10)
+            if f != data.reference:
+                ax.plot(*series(data.reference, label, "rss"), color="grey", lw=1, ls="--")
+            phases, ys = series(f, label, "rss")
+            if phases:
+                ax.plot(phases, ys, marker="o", ms=3, color=colour, label=params.get("pattern"))
+                drawn += len(phases)
+        phases, live = series(f, points[0][1], "live")
+        ax.plot(phases, live, color="black", lw=1, ls=":", label="live bytes")
+        ax.set_ylabel("RSS above baseline (MiB)", fontsize=8)
         ax.grid(True, alpha=0.3)
-    axes[0].legend(fontsize=8)
-    fig.suptitle("Fragmentation timeline: resident bytes per live byte, phase by phase")
+    axes[0].legend(fontsize=7)
+    fig.suptitle(
+        "Fragmentation: RSS after each phase (fill, free half, refill, drop all); "
+        f"dashed grey: {data.reference}"
+    )
     return _saved(
         plt,
         fig,
@@ -724,87 +856,116 @@ def plot_fragmentation(data: RunData, out: Path) -> Plot:
         Plot(
             "fragmentation.png",
             "Fragmentation timeline",
-            "RSS above the process's baseline divided by the bytes the workload holds, after "
-            "each phase (fill; free a pattern; refill with blocks twice as large). 1 = no "
-            "overhead. The RSS kept after dropping everything is in the table below.",
+            "One panel per flavour: process RSS above its baseline after each phase, a line "
+            f"per free pattern; dashed grey: {data.reference}'s; dotted: the bytes the "
+            "workload holds (the first pattern's). The verdict compares RSS after free and "
+            "after drop; RSS per live byte is in the table below.",
             drawn,
         ),
     )
 
 
 def plot_threads(data: RunData, out: Path) -> Plot:
+    """threads_churn against the thread count, one panel per flavour (the reference grey
+    in each); cross_thread_free as bars in a last panel."""
     scaling = data.timed_points("threads_churn")
     cross = data.timed_points("cross_thread_free")
+    if not scaling and not cross:
+        return Plot("threads.png", "", "", 0)
+    drawn = 0
+    if scaling:
+        plt, fig, order, axes = _flavour_panels(data, extra=1 if cross else 0)
 
-    def scaling_panel(ax) -> int:
-        drawn = 0
-        for f in data.flavours:
-            pts = [(p["threads"], m * 1e9) for p, n in scaling if (m := data.mean(f, n))]
-            if pts:
-                ax.plot(*zip(*pts, strict=True), marker="o", label=f, color=COLOURS[f])
+        def line(f: str) -> list[tuple[int, float]]:
+            return [(p["threads"], m * 1e9) for p, n in scaling if (m := data.mean(f, n))]
+
+        for ax, f in zip(axes, order, strict=False):
+            if f != data.reference and (ref := line(data.reference)):
+                ax.plot(*zip(*ref, strict=True), color="grey", lw=1, ls="--")
+            if pts := line(f):
+                ax.plot(*zip(*pts, strict=True), marker="o", color=COLOURS[f])
                 drawn += len(pts)
-        ax.set_xscale("log", base=2)
-        ax.set_xticks([p["threads"] for p, _ in scaling], [str(p["threads"]) for p, _ in scaling])
-        ax.set_xlabel("Rust threads allocating at once")
-        ax.set_ylabel("ns per op (one pair on every thread)")
-        ax.set_title("threads_churn: flat = perfect scaling")
-        ax.set_yscale("log")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
-        return drawn
-
-    def cross_panel(ax) -> int:
-        return _mean_time_bars(
-            ax,
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ticks = [p["threads"] for p, _ in scaling]
+            ax.set_xticks(ticks, [str(t) for t in ticks])
+            ax.set_xlabel("Rust threads allocating at once", fontsize=8)
+            ax.set_ylabel("ns per op (a pair on every thread)", fontsize=8)
+            ax.grid(True, which="both", alpha=0.3)
+        # One y range for the flavours' panels (not shared with the bars of the last one).
+        lims = [ax.get_ylim() for ax in axes[: len(order)]]
+        for ax in axes[: len(order)]:
+            ax.set_ylim(min(lo for lo, _ in lims), max(hi for _, hi in lims))
+        cross_ax = axes[-1] if cross else None
+    else:
+        plt, fig, axes = _grid(1, cols=1)
+        cross_ax = axes[0]
+    if cross_ax is not None:
+        drawn += _mean_time_bars(
+            cross_ax,
             data,
             [(fmt_bytes(p["size"]), n) for p, n in cross],
             1e9,
             "ns per block",
-            "cross_thread_free: allocated on one thread, freed on another",
+            "cross_thread_free: freed on another thread",
         )
-
-    return _panel_plot(
+    fig.suptitle(f"Thread scaling (flat = perfect scaling); dashed grey: {data.reference}")
+    return _saved(
+        plt,
+        fig,
         out,
-        "threads.png",
-        "Thread scaling",
-        "threads_churn: time per operation as threads are added (the machine has "
-        f"{data.metadata[data.flavours[0]].get('cpu_count', '?')} CPUs). cross_thread_free: "
-        "blocks freed by another thread than the one that allocated them.",
-        [(scaling_panel, scaling), (cross_panel, cross)],
+        Plot(
+            "threads.png",
+            "Thread scaling",
+            "threads_churn, one panel per flavour: time per operation as threads are added (the "
+            f"machine has {data.metadata[data.flavours[0]].get('cpu_count', '?')} CPUs); dashed "
+            f"grey: {data.reference}. cross_thread_free (last panel): blocks freed by another "
+            "thread than the one that allocated them.",
+            drawn,
+        ),
     )
 
 
 def plot_interplay(data: RunData, out: Path) -> Plot:
+    """python_interplay phase by phase, one panel per flavour: RSS above the start and the
+    bytes of pymalloc's arenas (the reference's RSS grey in each)."""
     points = data.memory_points("python_interplay")
     if not points:
         return Plot("interplay.png", "", "", 0)
     label = points[0][1]
-    plt, fig, axes = _grid(2, cols=2)
+    phases = data.phases(label)
+    mib = 1 << 20
+
+    def rss(f: str) -> list[float]:
+        runs = data.figure_runs(f, label)
+        return [
+            statistics.fmean(r[f"{p}/rss_bytes"] - r[f"{phases[0]}/rss_bytes"] for r in runs) / mib
+            for p in phases
+        ]
+
+    plt, fig, order, axes = _flavour_panels(data, sharey=True)
     drawn = 0
-    for f in data.flavours:
+    for ax, f in zip(axes, order, strict=True):
         runs = data.figure_runs(f, label)
         if not runs:
             continue
-        phases = data.phases(label)
-        rss = [
-            statistics.fmean((r[f"{p}/rss_bytes"] - r[f"{phases[0]}/rss_bytes"]) for r in runs)
-            / (1 << 20)
-            for p in phases
-        ]
-        axes[0].plot(phases, rss, marker="o", label=f, color=COLOURS[f])
+        if f != data.reference and data.figure_runs(data.reference, label):
+            ax.plot(phases, rss(data.reference), color="grey", lw=1, ls="--")
+        ax.plot(phases, rss(f), marker="o", color=COLOURS[f], label="RSS above the start")
         drawn += len(phases)
-        if f"{phases[0]}/python.arenas" in runs[0]:
-            arenas = [statistics.fmean(r[f"{p}/python.arenas"] for r in runs) for p in phases]
-            axes[1].plot(phases, arenas, marker="o", label=f, color=COLOURS[f])
+        if f"{phases[0]}/python.arena_bytes" in runs[0]:
+            arenas = [
+                statistics.fmean(r[f"{p}/python.arena_bytes"] for r in runs) / mib for p in phases
+            ]
+            ax.plot(
+                phases, arenas, marker="s", ms=3, ls=":", color=COLOURS[f], label="pymalloc arenas"
+            )
             drawn += len(phases)
-    axes[0].set_ylabel("RSS above the start (MiB)")
-    axes[0].set_title("python_interplay: RSS by phase", fontsize=9)
-    axes[1].set_ylabel("pymalloc arenas")
-    axes[1].set_title("pymalloc arenas by phase (do Rust blocks pin them?)", fontsize=9)
-    for ax in axes:
+        ax.set_ylabel("MiB", fontsize=8)
+        ax.tick_params(axis="x", labelsize=7)
         ax.grid(True, alpha=0.3)
-        ax.tick_params(axis="x", labelsize=8)
-    axes[0].legend(fontsize=8)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"Python interplay by phase; dashed grey: {data.reference}'s RSS")
     return _saved(
         plt,
         fig,
@@ -812,8 +973,9 @@ def plot_interplay(data: RunData, out: Path) -> Plot:
         Plot(
             "interplay.png",
             "Python interplay",
-            f"{label}: Python bytes objects interleaved with Rust blocks, then the Rust side "
-            "dropped, then the Python side.",
+            f"{label}, one panel per flavour: Python bytes objects interleaved with Rust blocks, "
+            "then the Rust side dropped, then the Python side; RSS above the start (solid) and "
+            "the bytes of pymalloc's arenas (dotted: do Rust blocks pin them?).",
             drawn,
         ),
     )
@@ -1607,6 +1769,7 @@ def ratio_section(data: RunData) -> list[Block]:
 
 
 PLOTS: tuple[Callable[[RunData, Path], Plot], ...] = (
+    plot_verdict,
     plot_size_scaling,
     plot_raw_ratio,
     plot_realloc,
