@@ -1,8 +1,8 @@
-"""The verdict on synthetic runs: pyperf files written here with
+"""The verdict and the replication check on synthetic runs: pyperf files written here with
 chosen per-round figures (no extension, no timing), so each rule of the verdict is seen to
 decide: paired by round, a tie within the margin or the interval, a winner only when it beats
 every flavour, one round without an interval, runs stored without round numbers, the
-fragmentation family judged on RSS after free and after drop."""
+fragmentation family judged on RSS after free and after drop; and whether two runs agree."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import pytest
 from allocbench import report
 
 CHURN = [f"churn_batch[size={s},live=1024,order=lifo]" for s in (16, 64)]
+GROWTH = "realloc_growth[pattern=vec_push,target=4096]"
 FRAG = "fragmentation[blocks=1048576,size_min=16,size_max=128,pattern=every_other,seed=1]"
 # The reference's time per round: the machine's speed moves 2x from round to round.
 DRIFT = (1.0, 2.0, 1.3)
@@ -185,3 +186,84 @@ def test_the_answer_table_says_winner_by_how_much_how_sure_and_advice(tmp_path):
     assert row[4].startswith("If allocation-heavy code") and "use mimalloc" in row[4]
     text = next(b[1] for b in blocks if b[0] == "p")
     assert "±2%" in text and "95%" in text
+
+
+# ---- replication: do two runs agree? ---------------------------------------------------------
+
+
+def rr(value: float, low: float, high: float, rounds: int = 3) -> report.RoundRatio:
+    return report.RoundRatio(value, low, high, rounds)
+
+
+def fake_verdict(ratios: dict[str, report.RoundRatio], against: dict[str, report.RoundRatio],
+                 family: str = "zeroed") -> report.Verdict:  # fmt: skip
+    best = min(ratios, key=lambda f: ratios[f].value)
+    return report.Verdict(family, "time", 12, "system", ratios, best, against)
+
+
+ONE = rr(1.0, 1.0, 1.0)
+
+
+def test_agreement_same_winner_or_both_a_tie():
+    win = fake_verdict(
+        {"system": ONE, "jemalloc": rr(0.85, 0.8, 0.9)}, {"system": rr(0.85, 0.8, 0.9)}
+    )
+    win2 = fake_verdict(
+        {"system": ONE, "jemalloc": rr(0.78, 0.7, 0.95)}, {"system": rr(0.78, 0.7, 0.95)}
+    )
+    tie = fake_verdict(
+        {"system": ONE, "jemalloc": rr(1.05, 0.9, 1.2)}, {"jemalloc": rr(1 / 1.05, 0.8, 1.1)}
+    )
+    other_tie = fake_verdict(
+        {"system": ONE, "jemalloc": rr(0.97, 0.9, 1.05)}, {"system": rr(0.97, 0.9, 1.05)}
+    )
+    assert win.answer == "jemalloc" and tie.answer == "tie" and other_tie.answer == "tie"
+    assert report.agreement(win, win2).same
+    assert report.agreement(tie, other_tie).same  # both ties: agree, whichever is ahead
+    assert not report.agreement(win, tie).same and not report.agreement(tie, win).same
+    # Ratios inside the other run's interval, both ways; the reference is left out.
+    g = report.agreement(win, tie)
+    assert g.inside_ab == {"jemalloc": False} and g.inside_ba == {"jemalloc": False}
+    g = report.agreement(win, win2)
+    assert g.inside_ab == {"jemalloc": True} and g.inside_ba == {"jemalloc": False}
+    # No interval on the other side: unknown, not a miss.
+    single = fake_verdict(
+        {"system": ONE, "jemalloc": rr(0.85, math.nan, math.nan, 1)},
+        {"system": rr(0.85, math.nan, math.nan, 1)},
+    )
+    g = report.agreement(win, single)
+    assert g.inside_ab == {"jemalloc": None} and g.inside_ba == {"jemalloc": True}
+    with pytest.raises(ValueError, match="one family"):
+        report.agreement(win, fake_verdict(win.ratios, win.against_best, family="raw"))
+
+
+def test_the_winner_flipping_between_runs_is_a_disagreement(tmp_path):
+    """The issue's case: two runs of the same code name different winners."""
+    a = write_run(
+        tmp_path / "a",
+        merged(
+            times({"system": [1, 1, 1], "jemalloc": [0.85, 0.86, 0.84], "mimalloc": [1, 1, 1]}),
+            times({"system": [1, 1, 1], "jemalloc": [1, 1, 1], "mimalloc": [1, 1, 1]}, [GROWTH]),
+        ),
+    )
+    b = write_run(
+        tmp_path / "b",
+        merged(
+            times(
+                {"system": [1, 1, 1], "jemalloc": [1.11, 1.1, 1.12], "mimalloc": [0.9, 0.9, 0.9]}
+            ),
+            times({"system": [1, 1, 1], "jemalloc": [1, 1, 1], "mimalloc": [1, 1, 1]}, [GROWTH]),
+        ),
+    )
+    da, db = report.load_run(a), report.load_run(b)
+    agree = report.replication(da, db)
+    fams = {g.family: g for g in agree}
+    assert set(fams) == {"throughput", "realloc"}
+    assert not fams["throughput"].same and fams["realloc"].same
+    md = report.render_markdown("t", report.replication_blocks(da, db))
+    assert "1 of 2 families agree (the same winner, or both a tie)." in md
+    row = next(line for line in md.splitlines() if line.startswith("| throughput |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1] == "jemalloc 0.85" and cells[2] == "mimalloc 0.90" and cells[3] == "no"
+    assert cells[4].startswith("0 of 2 (") and "jemalloc 0.85 outside [1.08" in cells[4]
+    assert report.replication_text([a, b]).startswith("## Replication: do a and b agree?")

@@ -14,7 +14,8 @@ the reference; then PNG plots drawn by matplotlib as small multiples (the verdic
 each flavour / the reference against block size, each flavour against its raw baseline,
 realloc growth and the in-place fraction, the fragmentation timeline, thread scaling, the
 Python interplay), the tables behind them, ``pyperf compare_to``, how the run was made, the
-stored instruction counts and hazard matrix, and the targets of the project last.
+stored instruction counts and hazard matrix, and the targets of the project last. Two runs
+given together also get ``replication_blocks``: do their verdicts agree?
 
 Statistics (``round_ratio``, ``family_ratio``; the comment above them says why). The unit
 is the round: ``make bench`` runs every flavour once per round, within seconds, order
@@ -25,7 +26,8 @@ interval contains 1 or the ratio is within ``EQUIVALENCE_MARGIN`` (2 %) of 1; a 
 winner only when its best flavour beats every other one so. A run of one round has no
 interval: every family ties. Runs stored before rounds were recorded (no ``bench_round``
 metadata) pair each flavour's k-th process as round k. A ratio (< 1: the flavour is faster,
-or uses less memory) is flavour / reference.
+or uses less memory) is flavour / reference. ``make bench REPLICATE=1`` measures two
+interleaved halves; ``replication_blocks`` says whether their verdicts agree.
 
 Input is refused, with a message naming the file, when a JSON is not pyperf's, was not made
 by the allocbench suite, names no flavour, or when the files mix machines.
@@ -1423,15 +1425,143 @@ def compare_blocks(datas: list[RunData]) -> tuple[list[Block], Block]:
     return blocks, verdict_table
 
 
+# ---- replication: do two runs of the same plan agree? ----------------------------------------
+
+
+@dataclass
+class Agreement:
+    """One family in two runs: the same verdict? each run's ratios inside the other's
+    interval? ``inside_ab``: flavour -> run a's ratio (to the reference) inside run b's
+    interval (None: b has no interval); ``inside_ba`` the other way round."""
+
+    family: str
+    a: Verdict
+    b: Verdict
+    inside_ab: dict[str, bool | None]
+    inside_ba: dict[str, bool | None]
+
+    @property
+    def same(self) -> bool:
+        """The same winner, or both a tie."""
+        return self.a.answer == self.b.answer
+
+
+def agreement(a: Verdict, b: Verdict) -> Agreement:
+    """Compares one family's verdicts of two runs (the reference's own ratio, 1 in both,
+    is left out)."""
+    if a.family != b.family:
+        raise ValueError(f"agreement compares one family; got {a.family!r} and {b.family!r}")
+    flavours = [f for f in a.ratios if f in b.ratios and f not in (a.reference, b.reference)]
+
+    def inside(x: RoundRatio, y: RoundRatio) -> bool | None:
+        return y.contains(x.value) if y.has_interval else None
+
+    return Agreement(
+        a.family,
+        a,
+        b,
+        {f: inside(a.ratios[f], b.ratios[f]) for f in flavours},
+        {f: inside(b.ratios[f], a.ratios[f]) for f in flavours},
+    )
+
+
+def replication(a: RunData, b: RunData) -> list[Agreement]:
+    """Every family both runs have a verdict for, in the catalogue's order."""
+    va, vb = {v.family: v for v in verdicts(a)}, {v.family: v for v in verdicts(b)}
+    return [agreement(va[f], vb[f]) for f in catalogue.FAMILIES if f in va and f in vb]
+
+
+def _inside_cell(inside: dict[str, bool | None], x: Verdict, y: Verdict) -> str:
+    known = {f: v for f, v in inside.items() if v is not None}
+    if not known:
+        return "no interval" if inside else "-"
+    outside = [
+        f"{f} {x.ratios[f].value:.2f} outside {y.ratios[f].text().split(' ', 1)[1]}"
+        for f, v in known.items()
+        if not v
+    ]
+    return f"{len(known) - len(outside)} of {len(known)}" + (
+        f" ({'; '.join(outside)})" if outside else ""
+    )
+
+
+def replication_blocks(a: RunData, b: RunData) -> list[Block]:
+    """The replication section: per family both runs' verdicts, whether they agree, and
+    whether each run's ratios lie inside the other's intervals; "N of M families agree"."""
+    names = [d.record.get("run_id", d.run_dir.name) for d in (a, b)]
+    rows, agree = [], replication(a, b)
+    for g in agree:
+        rows.append(
+            [
+                g.family,
+                verdict_short(g.a),
+                verdict_short(g.b),
+                "yes" if g.same else "no",
+                _inside_cell(g.inside_ab, g.a, g.b),
+                _inside_cell(g.inside_ba, g.b, g.a),
+            ]
+        )
+    pairs = [
+        (v, w)
+        for g in agree
+        for v, w in zip(g.inside_ab.values(), g.inside_ba.values(), strict=True)
+    ]
+    ab = [v for v, _ in pairs if v is not None]
+    ba = [w for _, w in pairs if w is not None]
+    same = sum(g.same for g in agree)
+    summary = f"{same} of {len(agree)} families agree (the same winner, or both a tie)."
+    if ab or ba:
+        summary += (
+            f" Ratios to the reference inside the other run's {CONFIDENCE:.0%} interval: "
+            f"{sum(ab)} of {len(ab)} ({names[0]} in {names[1]}'s), {sum(ba)} of {len(ba)} "
+            f"({names[1]} in {names[0]}'s)."
+        )
+    return [
+        ("h2", f"Replication: do {names[0]} and {names[1]} agree?"),
+        ("p", summary),
+        (
+            "p",
+            "Each family's verdict in both runs (winner and its ratio to the reference, or the "
+            f"flavours that tie: within the ±{EQUIVALENCE_MARGIN:.0%} margin or the interval "
+            "over rounds). Agree: the same winner, or a tie in both. When both runs measure "
+            "the same thing, one run's ratio lies inside the other's interval most of the "
+            "time (about 83 % for a 95 % interval, more with few rounds); many misses mean "
+            "the intervals are narrower than the drift between the runs.",
+        ),
+        (
+            "table",
+            [
+                "family",
+                names[0],
+                names[1],
+                "agree?",
+                f"{names[0]}'s ratios inside {names[1]}'s interval",
+                f"{names[1]}'s ratios inside {names[0]}'s interval",
+            ],
+            rows,
+        ),
+    ]
+
+
+def replication_text(run_dirs: Iterable[Path | str]) -> str:
+    """The replication section of two runs as Markdown (printed by make bench REPLICATE=1)."""
+    a, b = [load_run(d) for d in run_dirs]
+    return render_markdown("Replication", replication_blocks(a, b)).split("\n", 2)[2].rstrip()
+
+
 def compare_runs(run_dirs: Iterable[Path | str], out_dir: Path | str) -> Path:
     """Writes the comparison of ``run_dirs`` (``compare_blocks``) into ``out_dir``
     (index.html, index.md, compare.json); returns the path of index.html."""
     datas = [load_run(d) for d in run_dirs]
     blocks, _ = compare_blocks(datas)
+    if len(datas) == 2:  # two runs: first, do their verdicts agree?
+        blocks = [*replication_blocks(*datas), ("h2", "The runs"), *blocks]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     names = [d.record.get("run_id", d.run_dir.name) for d in datas]
-    title = "allocbench comparison: " + ", ".join(names)
+    halves = [(d.record.get("replicate") or {}).get("runs") for d in datas]
+    kind = "replication" if len(datas) == 2 and halves[0] == halves[1] == names else "comparison"
+    title = f"allocbench {kind}: " + ", ".join(names)
     intro: list[Block] = [
         (
             "p",
@@ -1534,6 +1664,17 @@ def header_section(data: RunData) -> list[Block]:
             + (f" Filter: {rec['filter']!r}." if rec.get("filter") else ""),
         )
     ]
+    half = rec.get("replicate")
+    if half:
+        blocks.append(
+            (
+                "p",
+                f"This run is half {half.get('half', '?')} of a replicated pair "
+                f"({', '.join(half.get('runs', []))}): the two halves' rounds alternated in "
+                "time; their agreement: report "
+                f"{half.get('report', '<run id>-replication')}.",
+            )
+        )
     return blocks
 
 
