@@ -45,13 +45,16 @@ help:
 	@echo "                           (FLAVOURS=a,b MODE=smoke|quick|rigorous FILTER=<regex> RESULTS=<dir>"
 	@echo "                            MEMORY_LIMIT=<bytes>: RLIMIT_AS of every worker;"
 	@echo "                            PY=3.11,3.15: one run per interpreter + the verdict per interpreter;"
-	@echo "                            PYTHONMALLOC=default|pymalloc|malloc|mimalloc, comma lists too)"
+	@echo "                            PYTHONMALLOC=default|pymalloc|malloc|mimalloc, comma lists too;"
+	@echo "                            REPLICATE=1: the plan twice, rounds alternating, into <run id>-a"
+	@echo "                            and -b, and whether their verdicts agree: report/<run id>-replication)"
 	@echo "make bench-extension PKG=<name>==<version> (or SRC=<dir>)  a real extension built in every"
 	@echo "                           flavour (as-shipped + each backend), its own tests (also PYTHONMALLOC=debug),"
 	@echo "                           then its workloads (benchmarks/extensions/) side by side"
 	@echo "                           (FLAVOURS=as-shipped,pymem,... MODE FILTER RESULTS PY; results/extensions/)"
 	@echo "make report RUN=<run id>   rebuild results/report/<run id> from the stored pyperf JSON"
-	@echo "make report-compare RUNS=a,b  the verdicts of several stored runs side by side"
+	@echo "make report-compare RUNS=a,b  the verdicts of several stored runs side by side (two runs:"
+	@echo "                           do they agree? e.g. RUNS=<id>-a,<id>-b of a REPLICATE=1 run)"
 	@echo "make pythons               Debian sid's CPython 3.14, 3.15 in a cached sid root (~/.cache/allocbench; needs root)"
 	@echo "make hazards               the hazard matrix: flavour x interpreter x PYTHONMALLOC, joins without detaching"
 	@echo "                           (FLAVOURS=a,b PY=3.11,3.15 TIMEOUT=<s per cell, 20>; results/hazards/<run id>)"
@@ -159,13 +162,16 @@ MODE ?= quick
 FILTER ?=
 RESULTS ?= results
 MEMORY_LIMIT ?=
+# REPLICATE=1 (or yes, true): two interleaved halves, each its own run, and their agreement.
+REPLICATE ?=
 
 # Builds only the flavours asked for (a no-op when they are up to date).
 bench: $(foreach f,$(BENCH_FLAVOURS),$(BUILD)/flavours/$(f)/.stamp)
 	PYTHONPATH=python $(VPY) -m allocbench.bench --flavours "$(BENCH_FLAVOURS)" \
 	  --mode "$(MODE)" --filter '$(FILTER)' --out "$(RESULTS)" \
 	  --python "$(PY)" --pythonmalloc "$(PYTHONMALLOC)" \
-	  $(if $(MEMORY_LIMIT),--memory-limit $(MEMORY_LIMIT),)
+	  $(if $(MEMORY_LIMIT),--memory-limit $(MEMORY_LIMIT),) \
+	  $(if $(filter 1 yes true,$(REPLICATE)),--replicate,)
 
 # A real extension in every flavour (python/allocbench/extension.py): PKG=orjson==3.13.0 (the
 # sdist from PyPI, cached under build/extensions) or SRC=<maturin project on disk>.
@@ -184,7 +190,8 @@ report: $(VENV)/.stamp
 	PYTHONPATH=python $(VPY) -m allocbench.report "$(RESULTS)/pyperf/$(RUN)" --out "$(RESULTS)/report/$(RUN)"
 
 # The verdicts of several stored runs side by side (e.g. one per interpreter or PYTHONMALLOC);
-# written to $(RESULTS)/report/<a>_vs_<b>.
+# of two runs (e.g. the halves of make bench REPLICATE=1, or one plan on two days) also whether
+# their verdicts agree; written to $(RESULTS)/report/<a>_vs_<b>.
 report-compare: $(VENV)/.stamp
 	@test -n "$(RUNS)" || { echo "make report-compare needs RUNS=<run id>,<run id>[,…]; stored runs: $$(ls $(RESULTS)/pyperf 2>/dev/null | tr '\n' ' ')"; exit 2; }
 	PYTHONPATH=python $(VPY) -m allocbench.report $(foreach r,$(subst $(comma), ,$(RUNS)),"$(RESULTS)/pyperf/$(r)")
@@ -247,9 +254,11 @@ MUTANTS_FILES_jemalloc := $(ALLOC_SRC)/jemalloc.rs
 MUTANTS_EXCLUDE := rustext/src/workloads/c_pair.rs
 # mutmut mutates these functions only (its mutant names: module.x_function, module.xǁClassǁmethod).
 MUTMUT_SELECT := \
-  $(foreach f,_betacf betainc t_two_tailed_p welch log_ratio geomean_ratio rsd,allocbench.report.x_$(f)__mutmut_*) \
+  $(foreach f,round_ratio family_ratio welch_ratio rsd agreement,allocbench.report.x_$(f)__mutmut_*) \
+  $(foreach f,outcome within contains,allocbench.report.xǁRoundRatioǁ$(f)__mutmut_*) \
   $(foreach f,*Param*allowed *Param*check *Workload*validate *Workload*param *Workload*run _get _run,allocbench.catalogue.x$(f)__mutmut_*)
-MUTMUT_TESTS := conftest.py helpers.py test_catalogue.py test_bench.py test_mutation_kills.py
+MUTMUT_TESTS := conftest.py helpers.py test_catalogue.py test_bench.py test_mutation_kills.py \
+  test_verdict.py
 
 mutants: $(VENV)/.stamp
 ifneq ($(filter rust,$(PART)),)

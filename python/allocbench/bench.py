@@ -3,6 +3,7 @@
     python -m allocbench.bench [--flavours pymem,system] [--mode smoke|quick|rigorous]
                                [--filter REGEX] [--out RESULTS] [--run-id ID]
                                [--python 3.11,3.15] [--pythonmalloc default,mimalloc]
+                               [--replicate]
     python -m allocbench.bench --instructions [--flavours …] [--filter …] [--out …]
                                [--python 3.15]
 
@@ -19,6 +20,10 @@ id>-py3.15``, ``<run id>-py3.15-mimalloc``, …), one after the other, and a com
 (``<out>/report/<run id>-compare/``: each family's verdict per run side by side,
 ``allocbench.report.compare_runs``). Each run's verdict is a ratio to ``system`` measured
 within that run, flavours interleaved, so slow drift between the runs does not enter it.
+``--replicate`` (``make bench REPLICATE=1``) measures the plan twice, its rounds alternating
+between the halves in time, into ``<run id>-a`` and ``<run id>-b`` (each a complete run with
+its own report), and writes whether their verdicts agree to ``<out>/report/<run
+id>-replication/`` (``allocbench.report.replication_blocks``).
 ``--instructions`` counts instead of timing: the same flavours and points under callgrind
 (``allocbench.instructions``, ``make bench-instructions``), stored next to the pyperf runs.
 
@@ -193,16 +198,18 @@ class Step:
     workload: str
     labels: tuple[str, ...]
     round: int  # 1-based; 0 for calibration
+    half: str = ""  # "a" or "b" in a replicated run (--replicate), else ""
 
     def describe(self, mode: Mode) -> str:
+        half = f" ({self.half})" if self.half else ""
         if self.kind == "calibrate":
             return f"calibrate {self.flavour:9} {self.workload} ({len(self.labels)} benchmarks)"
         if self.kind == "time":
             return (
-                f"round {self.round}/{mode.rounds} {self.flavour:9} {self.workload} "
+                f"round {self.round}/{mode.rounds}{half} {self.flavour:9} {self.workload} "
                 f"({len(self.labels)} benchmarks)"
             )
-        return f"memory {self.round}/{mode.memory_rounds} {self.flavour:9} {self.labels[0]}"
+        return f"memory {self.round}/{mode.memory_rounds}{half} {self.flavour:9} {self.labels[0]}"
 
 
 def schedule(
@@ -211,21 +218,30 @@ def schedule(
     flavours: list[str],
     mode: Mode,
     reference: str | None = None,
+    halves: tuple[str, ...] = ("",),
 ) -> list[Step]:
     """Every worker process of a run, in order: calibration on the reference flavour
     (default: system if present, else the first), then per timed workload (or memory
     point) its rounds, each round every flavour once, the order rotated by one from round
-    to round."""
+    to round. ``halves`` ("a", "b": ``--replicate``) measures the plan once per half, the
+    halves' rounds alternating in time (a1 b1 a2 b2 ...), each half a complete set of
+    rounds whose order rotates as a run's does; the calibration is shared."""
     reference = reference or (REFERENCE if REFERENCE in flavours else flavours[0])
     steps = [Step("calibrate", reference, name, tuple(labels), 0) for name, labels in timed.items()]
     for gi, (name, labels) in enumerate(timed.items()):
         for r in range(mode.rounds):
-            steps += [
-                Step("time", f, name, tuple(labels), r + 1) for f in rotated(flavours, gi + r)
-            ]
+            for h, half in enumerate(halves):
+                steps += [
+                    Step("time", f, name, tuple(labels), r + 1, half)
+                    for f in rotated(flavours, gi + r + h)
+                ]
     for gi, (name, label) in enumerate(memory):
         for r in range(mode.memory_rounds):
-            steps += [Step("memory", f, name, (label,), r + 1) for f in rotated(flavours, gi + r)]
+            for h, half in enumerate(halves):
+                steps += [
+                    Step("memory", f, name, (label,), r + 1, half)
+                    for f in rotated(flavours, gi + r + h)
+                ]
     return steps
 
 
@@ -257,7 +273,8 @@ def run_step(
         else:
             args.append("--memory")
         args += ["--output", str(produced)]
-        for item in [*metadata, f"bench_round={step.round}"]:
+        extra = [f"bench_half={step.half}"] if step.half else []
+        for item in [*metadata, f"bench_round={step.round}", *extra]:
             args += ["--bench-metadata", item]
     env = env_for(step.flavour)
     if python is None:
@@ -301,9 +318,9 @@ class Progress:
 def measure(
     steps: list[Step],
     mode: Mode,
-    run_dir: Path,
-    record: dict[str, Any],
-    metadata: list[str],
+    run_dir: Path | dict[str, Path],
+    record: dict[str, Any],  # or, with run_dir a dict: half -> record
+    metadata: list[str] | dict[str, list[str]],
     python: interpreters.Interpreter,
     pythonmalloc: str,
     memory_limit: int | None,
@@ -315,12 +332,22 @@ def measure(
     worker's runs to its flavour's pyperf file in ``run_dir`` (rewritten atomically after
     every step). ``record`` (``run.json``) holds the loops per call once calibration is
     over, and the status at the end: measured, failed or partial (interrupted); a failure
-    or an interruption is raised after the record says so."""
+    or an interruption is raised after the record says so. A replicated run (steps with a
+    ``half``) gives ``run_dir``, ``record`` and ``metadata`` per half: dicts keyed by the
+    half ("a", "b"), each half stored as its own run."""
     import pyperf
 
-    run_json = run_dir / RUN_RECORD
+    if isinstance(run_dir, dict):
+        run_dirs, records, metas = run_dir, record, metadata
+    else:
+        run_dirs, records, metas = {"": run_dir}, {"": record}, {"": metadata}
+
+    def write_records() -> None:
+        for half, rec in records.items():
+            write_json_atomically(run_dirs[half] / RUN_RECORD, rec)
+
     progress = Progress(len(steps))
-    suites: dict[str, Any] = {}
+    suites: dict[tuple[str, str], Any] = {}
     try:
         # The workers write here: inside the project for a sid interpreter, whose launcher
         # binds the project's top directory and /tmp but not $TMPDIR.
@@ -334,14 +361,15 @@ def measure(
                 if step.kind != "calibrate" and not (tmp / "plan.json").exists():
                     # Calibration is over: every flavour runs the same loops per call.
                     (tmp / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
-                    record["loops_per_call"] = plan
-                    write_json_atomically(run_json, record)
+                    for rec in records.values():
+                        rec["loops_per_call"] = plan
+                    write_records()
                 produced = run_step(
                     step,
                     mode,
                     tmp,
                     n,
-                    metadata,
+                    metas.get(step.half, []),  # calibration (half "") records none
                     memory_limit,
                     python,
                     pythonmalloc,
@@ -359,26 +387,38 @@ def measure(
                         f"{list(step.labels)}: its catalogue differs from the source; rebuild "
                         "it (make build-all)"
                     )
-                if step.flavour in suites:
-                    suites[step.flavour].add_runs(got)
+                key = (step.half, step.flavour)
+                if key in suites:
+                    suites[key].add_runs(got)
                 else:
-                    suites[step.flavour] = got
-                dump_suite_atomically(suites[step.flavour], run_dir / f"{step.flavour}.json")
+                    suites[key] = got
+                dump_suite_atomically(suites[key], run_dirs[step.half] / f"{step.flavour}.json")
                 progress.step(step.describe(mode))
     except BaseException as e:
         if isinstance(e, KeyboardInterrupt | Interrupted):
             # Every flavour file holds completed steps only (each is replaced atomically).
             how = "SIGINT" if isinstance(e, KeyboardInterrupt) else "SIGTERM"
-            record["status"] = f"partial: interrupted by {how}; completed steps only"
+            status = f"partial: interrupted by {how}; completed steps only"
         else:
-            record["status"] = f"failed: {type(e).__name__}: {e}".splitlines()[0]
-        record["measured_s"] = round(time.time() - started, 1)
-        write_json_atomically(run_json, record)
+            status = f"failed: {type(e).__name__}: {e}".splitlines()[0]
+        for rec in records.values():
+            rec["status"] = status
+            rec["measured_s"] = round(time.time() - started, 1)
+        write_records()
         raise
 
-    record["measured_s"] = round(time.time() - started, 1)
-    record["status"] = "measured"
-    write_json_atomically(run_json, record)
+    for rec in records.values():
+        rec["measured_s"] = round(time.time() - started, 1)
+        rec["status"] = "measured"
+    write_records()
+
+
+HALVES = ("a", "b")
+
+
+def replication_report_id(run_id: str) -> str:
+    """The report directory of a replicated run's two halves (``<run id>-replication``)."""
+    return f"{run_id}-replication"
 
 
 def run_bench(
@@ -391,13 +431,17 @@ def run_bench(
     python: interpreters.Interpreter | None = None,
     pythonmalloc: str = "default",
     chosen: str = "",
-) -> Path:
+    replicate: bool = False,
+) -> list[Path]:
     """Runs the interleaved benchmark, prints compare_to, writes the report; returns the
-    run directory (``<out>/pyperf/<run id>``). ``memory_limit`` (bytes) caps every worker's
+    run directories (``<out>/pyperf/<run id>``). ``memory_limit`` (bytes) caps every worker's
     address space: a workload that outgrows it fails the run with a clear error, and what
     was measured before stays stored (the run is marked failed). The workers run under
     ``python`` (default: the newest optimised CPython present) with ``pythonmalloc``;
-    ``chosen`` says how the interpreter was chosen (recorded)."""
+    ``chosen`` says how the interpreter was chosen (recorded). ``replicate`` measures the
+    plan twice, the halves' rounds alternating in time, into ``<run id>-a`` and ``<run
+    id>-b`` (each a complete run with its own report), and writes their agreement to
+    ``<out>/report/<run id>-replication`` (``report.compare_runs``)."""
     started = time.time()
     mode = check_mode(mode_name)
     isolate.check_memory_limit(memory_limit)
@@ -411,69 +455,108 @@ def run_bench(
     run_id = run_id or dt.datetime.now().strftime("%Y%m%d-%H%M%S") + f"-{mode_name}"
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", run_id):
         raise ValueError(f"run id must be letters, digits, '.', '_' or '-'; got {run_id!r}")
-    run_dir = Path(out) / "pyperf" / run_id
-    if run_dir.exists():
-        raise BenchError(f"{run_dir} exists: a run is never overwritten; pick another --run-id")
+    halves = HALVES if replicate else ("",)
+    ids = {h: f"{run_id}-{h}" if h else run_id for h in halves}
+    run_dirs = {h: Path(out) / "pyperf" / rid for h, rid in ids.items()}
+    for run_dir in run_dirs.values():
+        if run_dir.exists():
+            raise BenchError(f"{run_dir} exists: a run is never overwritten; pick another --run-id")
     if python is None:
         python, why = interpreters.default()
         chosen = chosen or f"default: {why}"
     interpreters.check_pythonmalloc(pythonmalloc, python)
     interpreters.ensure_pydeps(python)
-    run_dir.mkdir(parents=True)
+    for run_dir in run_dirs.values():
+        run_dir.mkdir(parents=True)
 
     commit = git_commit()
-    record: dict[str, Any] = {
-        "run_id": run_id,
-        "mode": mode_name,
-        "mode_settings": asdict(mode),
-        "flavours": flavours,
-        "reference": reference,
-        "filter": pattern,
-        "git_commit": commit,
-        "python": python.command,
-        "orchestrator_python": sys.executable,
-        "interpreter": {**python.record(), "chosen": chosen or f"PY={python.id}"},
-        "interpreter_facts": python.facts,
-        "pythonmalloc": pythonmalloc,
-        "started": dt.datetime.fromtimestamp(started).isoformat(timespec="seconds"),
-        "timed_benchmarks": sum(len(v) for v in timed.values()),
-        "memory_points": len(memory),
-        "memory_limit": memory_limit,
-        "status": "running",
-    }
-    run_json = run_dir / RUN_RECORD
-    write_json_atomically(run_json, record)
+    records: dict[str, dict[str, Any]] = {}
+    for h, rid in ids.items():
+        records[h] = {
+            "run_id": rid,
+            "mode": mode_name,
+            "mode_settings": asdict(mode),
+            "flavours": flavours,
+            "reference": reference,
+            "filter": pattern,
+            "git_commit": commit,
+            "python": python.command,
+            "orchestrator_python": sys.executable,
+            "interpreter": {**python.record(), "chosen": chosen or f"PY={python.id}"},
+            "interpreter_facts": python.facts,
+            "pythonmalloc": pythonmalloc,
+            "started": dt.datetime.fromtimestamp(started).isoformat(timespec="seconds"),
+            "timed_benchmarks": sum(len(v) for v in timed.values()),
+            "memory_points": len(memory),
+            "memory_limit": memory_limit,
+            "status": "running",
+        }
+        if h:
+            records[h]["replicate"] = {
+                "half": h,
+                "runs": list(ids.values()),
+                "report": replication_report_id(run_id),
+                "interleaving": "per workload, rounds alternate between the halves: "
+                "a1 b1 a2 b2 ...; the calibration is shared",
+            }
+        write_json_atomically(run_dirs[h] / RUN_RECORD, records[h])
 
-    steps = schedule(timed, memory, flavours, mode)
+    steps = schedule(timed, memory, flavours, mode, halves=halves)
     print(
-        f"allocbench bench: run {run_id}, mode {mode_name} ({mode.doc}); flavours "
-        f"{', '.join(flavours)} (reference {reference}); {record['timed_benchmarks']} timed "
-        f"benchmarks in {len(timed)} workloads, {len(memory)} memory points; "
-        f"{len(steps)} worker processes",
+        f"allocbench bench: run {' and '.join(ids.values())}, mode {mode_name} ({mode.doc}); "
+        f"flavours {', '.join(flavours)} (reference {reference}); "
+        f"{records[halves[0]]['timed_benchmarks']} timed benchmarks in {len(timed)} workloads, "
+        f"{len(memory)} memory points; {len(steps)} worker processes"
+        + (" (replicated: two halves, rounds alternating)" if replicate else ""),
         flush=True,
     )
     print(
-        f"interpreter {python.summary()} ({record['interpreter']['chosen']}); "
+        f"interpreter {python.summary()} ({records[halves[0]]['interpreter']['chosen']}); "
         f"PYTHONMALLOC={pythonmalloc}",
         flush=True,
     )
-    metadata = [f"git_commit={commit}", f"bench_run={run_id}", f"bench_mode={mode_name}"]
-    metadata += [f"interpreter={python.id}", f"bench_pythonmalloc={pythonmalloc}"]
-    measure(steps, mode, run_dir, record, metadata, python, pythonmalloc, memory_limit, started)
-    print(f"measured in {record['measured_s']:.0f} s; pyperf results in {run_dir}", flush=True)
+    metadata = {}
+    for h, rid in ids.items():
+        metadata[h] = [f"git_commit={commit}", f"bench_run={rid}", f"bench_mode={mode_name}"]
+        metadata[h] += [f"interpreter={python.id}", f"bench_pythonmalloc={pythonmalloc}"]
+    if replicate:
+        measure(
+            steps, mode, run_dirs, records, metadata, python, pythonmalloc, memory_limit, started
+        )
+    else:
+        measure(
+            steps, mode, run_dirs[""], records[""], metadata[""], python, pythonmalloc,
+            memory_limit, started,
+        )  # fmt: skip
+    measured = records[halves[0]]["measured_s"]
+    print(
+        f"measured in {measured:.0f} s; pyperf results in "
+        + ", ".join(str(d) for d in run_dirs.values()),
+        flush=True,
+    )
 
     from . import report
 
-    if len(flavours) > 1:
-        print(f"\npython -m pyperf compare_to {reference}.json ... --table", flush=True)
-        print(report.compare_to(run_dir, flavours, reference), flush=True)
-    index = report.build(run_dir, Path(out) / "report" / run_id, bench_started=started)
-    print(f"report: {index}", flush=True)
-    record["total_wall_s"] = round(time.time() - started, 1)
-    record["status"] = "done"
-    write_json_atomically(run_json, record)
-    print(f"make bench wall time: {record['total_wall_s']:.0f} s", flush=True)
-    return run_dir
+    for h, run_dir in run_dirs.items():
+        if len(flavours) > 1:
+            print(
+                f"\n{ids[h]}: python -m pyperf compare_to {reference}.json ... --table",
+                flush=True,
+            )
+            print(report.compare_to(run_dir, flavours, reference), flush=True)
+        index = report.build(run_dir, Path(out) / "report" / ids[h], bench_started=started)
+        print(f"report: {index}", flush=True)
+    if replicate:
+        pair = list(run_dirs.values())
+        index = report.compare_runs(pair, Path(out) / "report" / replication_report_id(run_id))
+        print(f"\nreplication: {index}", flush=True)
+        print(report.replication_text(pair), flush=True)
+    for h, rec in records.items():
+        rec["total_wall_s"] = round(time.time() - started, 1)
+        rec["status"] = "done"
+        write_json_atomically(run_dirs[h] / RUN_RECORD, rec)
+    print(f"make bench wall time: {records[halves[0]]['total_wall_s']:.0f} s", flush=True)
+    return list(run_dirs.values())
 
 
 def _run_name(interp_id: str) -> str:
@@ -489,13 +572,15 @@ def run_plan(
     memory_limit: int | None = None,
     pythons: list[str] | None = None,
     pythonmallocs: list[str] | None = None,
+    replicate: bool = False,
 ) -> list[Path]:
     """``make bench``: one run (``run_bench``) per interpreter x PYTHONMALLOC value, then,
     when there are several, the comparison report (each family's verdict per run side by
     side). Everything is checked before anything runs: the interpreters (an unknown id, an
     absent interpreter or a free-threaded build is refused), each PYTHONMALLOC value on each
     interpreter (mimalloc needs 3.13+), the flavours, the filter, and that no run directory
-    exists. Returns the run directories."""
+    exists. ``replicate``: each run is measured as two interleaved halves (``run_bench``).
+    Returns the run directories."""
     check_mode(mode_name)
     isolate.check_memory_limit(memory_limit)
     flavours = parse_flavours(flavours if isinstance(flavours, str) else ",".join(flavours))
@@ -519,20 +604,23 @@ def run_plan(
                 rid = f"{base}-py{_run_name(interp.id)}" + (f"-{pm}" if len(pms) > 1 else "")
             plan.append((rid, interp, why, pm))
     for rid, *_ in plan:
-        if (Path(out) / "pyperf" / rid).exists():
-            raise BenchError(f"{Path(out) / 'pyperf' / rid} exists: a run is never overwritten")
+        for name in [f"{rid}-{h}" for h in HALVES] if replicate else [rid]:
+            if (Path(out) / "pyperf" / name).exists():
+                raise BenchError(
+                    f"{Path(out) / 'pyperf' / name} exists: a run is never overwritten"
+                )
     if len(plan) > 1:
         print(
             f"allocbench bench: {len(plan)} runs, one after the other: "
             + "; ".join(f"{rid} ({i.id}, PYTHONMALLOC={pm})" for rid, i, _, pm in plan),
             flush=True,
         )
-    runs = []
+    runs: list[Path] = []
     for rid, interp, why, pm in plan:
-        runs.append(
-            run_bench(flavours, mode_name, pattern, out, rid, memory_limit, interp, pm, why)
+        runs += run_bench(
+            flavours, mode_name, pattern, out, rid, memory_limit, interp, pm, why, replicate
         )
-    if len(runs) > 1:
+    if len(plan) > 1:
         from . import report
 
         index = report.compare_runs(runs, Path(out) / "report" / f"{base}-compare")
@@ -555,6 +643,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--filter", default="", help="regular expression on benchmark names")
     ap.add_argument("--out", default=str(ROOT / "results"), help="results root")
     ap.add_argument("--run-id", help="default: date-time-mode")
+    ap.add_argument(
+        "--replicate",
+        action="store_true",
+        help="measure the plan twice, the halves' rounds alternating in time, into <run "
+        "id>-a and <run id>-b, and report whether their verdicts agree",
+    )
     ap.add_argument(
         "--memory-limit",
         type=int,
@@ -586,6 +680,8 @@ def main(argv: list[str] | None = None) -> int:
         extra = ["--run-id", args.run_id] if args.run_id else []
         if args.python:
             extra += ["--python", args.python]
+        if args.replicate:
+            ap.error("--replicate repeats timed rounds; --instructions counts: give one")
         if args.pythonmalloc:
             ap.error(
                 "--pythonmalloc times the workloads under another allocator; counting "
@@ -605,6 +701,7 @@ def main(argv: list[str] | None = None) -> int:
             args.memory_limit,
             interpreters.parse_ids(args.python) if args.python.strip() else None,
             interpreters.parse_pythonmallocs(args.pythonmalloc),
+            args.replicate,
         )
     except (TypeError, ValueError, BenchError) as e:
         print(f"error: {e}", file=sys.stderr)
