@@ -144,6 +144,10 @@ def test_the_run_stores_cycles_in_its_json_and_markdown(tmp_path, monkeypatch):
     assert "| native, this run (median of 5) | est. cycles/op | 6 |" in md
     assert "3 of 3 (100 %)" in md and "2 of 3 (67 %)" in md
     assert "I1 32768,8,64" in md
+    # A pyperf run named to judge against is checked before any counting.
+    with pytest.raises(ValueError, match=r"--pyperf .*no readable run record"):
+        instructions.run(["system"], "", tmp_path, "r2", True, ROOT, None, [tmp_path / "nope"])
+    assert not (tmp_path / "instructions" / "r2").exists()
 
 
 def test_predict_judges_every_figure_on_the_same_cells_and_pairs():

@@ -40,11 +40,11 @@ def test_counts_are_identical_from_run_to_run(flavour):
     # The cache simulation too: every event, so the estimated cycles repeat exactly; but
     # mimalloc seeds its own randomness per process (getrandom) and places some memory by
     # it, and then a handful of its accesses hit other cache lines: its misses move by a few
-    # per point (est. cycles by < 0.01 %), never its instructions.
+    # per point (est. cycles by a few hundredths of a percent), never its instructions.
     assert all(v["warmed"] and v["cycles_per_op"] >= v["ir_per_op"] for v in first.values())
     if flavour == "mimalloc":
         for k, v in first.items():
-            assert v["cycles_per_op"] == pytest.approx(second[k]["cycles_per_op"], rel=1e-4), k
+            assert v["cycles_per_op"] == pytest.approx(second[k]["cycles_per_op"], rel=1e-3), k
         return
     events = ("events_loops_1", "events_loops_big", "events_warm_up")
     assert {k: [v[e] for e in events] for k, v in first.items()} == {

@@ -781,14 +781,18 @@ def prediction_notes(data: dict[str, Any], preds: list[tuple[str, dict[str, Any]
     threshold = preds[0][1].get("threshold", PAIR_THRESHOLD) if preds else PAIR_THRESHOLD
     text = PREDICTION_TEXT.format(pct=f"{100 * threshold:.0f}")
     commit = (data.get("git_commit") or "").removesuffix("-dirty")
+    other = []
     for source, p in preds:
         theirs = (p.get("pyperf_commit") or "").removesuffix("-dirty")
         if commit and theirs and commit[:10] != theirs[:10]:
-            text += (
-                f" {source} timed commit {theirs[:10]} ({', '.join(p['pyperf_flavours'])}), "
-                f"not the counted {commit[:10]}: where the code changed in between, the "
-                "figures are judged against another build's times."
-            )
+            other.append(f"{source.removeprefix('pyperf ')} at {theirs[:10]}")
+    if other:
+        text += (
+            f" Counted at commit {commit[:10]}; the pyperf runs timed other commits ("
+            + ", ".join(other)
+            + "): where the code changed in between, the figures are judged against "
+            "another build's times."
+        )
     return text
 
 
@@ -932,7 +936,12 @@ def run(
     if base:
         data["c_baseline"] = base
     runs = matching_pyperf_runs(out_root, data) if pyperf_runs is None else pyperf_runs
-    data["prediction_pyperf"] = [pyperf_prediction(data, Path(p)) for p in runs]
+    data["prediction_pyperf"] = []
+    for p in runs:  # the counts are never lost to a pyperf run that cannot be compared
+        try:
+            data["prediction_pyperf"].append(pyperf_prediction(data, Path(p)))
+        except ValueError as e:
+            print(f"instructions: not judged against {p}: {e}", flush=True)
     _atomic_json(out_dir / "instructions.json", data)
     plot(data, out_dir / "instructions_per_pair.png")
     plot_prediction(data, out_dir / "instructions_vs_time.png")
