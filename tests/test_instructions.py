@@ -243,6 +243,13 @@ def test_the_report_shows_the_stored_instruction_counts(tmp_path):
     assert (tmp_path / "instructions_per_pair.png").stat().st_size > 10_000
     assert any(b[0] == "p" and "Pearson correlation" in b[1] for b in blocks)
     assert (tmp_path / "instructions_vs_time.png").stat().st_size > 10_000
+    # The newest run simulated the caches: its est. cycles per point and flavour, and how
+    # well they predict wall time beside the instructions.
+    cycles = [b for b in tables if "est. cycles/op" in b[1][1]]
+    assert cycles and len(cycles[0][1]) == 6
+    assert any("alloc_pair[size=64]" == row[0] for row in cycles[0][2])
+    judged = [b for b in tables if b[1][:2] == ["wall times", "figure"]]
+    assert judged and {row[1] for row in judged[0][2]} == {"instructions/op", "est. cycles/op"}
 
 
 def test_the_counting_settings_travel_with_the_run():
