@@ -23,7 +23,7 @@ unexport PYTHONMALLOC
 RUST_SRC := $(shell find rustext crates -name '*.rs' ! -name 'tests.rs' -o -name '*.c' -o -name 'Cargo.toml') Cargo.toml Cargo.lock pyproject.toml
 PY_SRC := $(shell find python -name '*.py')
 
-.PHONY: bench-extension help venv build build-all test lint fmt cargo-test pytest clean asv-check history dashboard regress stress bench report report-compare bench-instructions regress-instructions pythons hazards mutants
+.PHONY: bench-extension help venv build build-all test lint fmt cargo-test pytest clean asv-check history dashboard regress stress bench report report-compare bench-instructions regress-instructions review pythons hazards mutants
 
 help:
 	@echo "make venv                  create .venv with the pinned tools (requirements/dev.txt)"
@@ -33,8 +33,13 @@ help:
 	@echo "                           (PY=3.15: the per-interpreter tests on that interpreter only)"
 	@echo "make lint                  cargo fmt --check, cargo clippy -D warnings, ruff check/format --check"
 	@echo "make fmt                   cargo fmt and ruff format"
-	@echo "make bench-instructions    instructions/op of every timed workload per flavour (callgrind; FLAVOURS, FILTER, PY)"
+	@echo "make bench-instructions    instructions/op and est. cycles/op of every timed workload per flavour"
+	@echo "                           (callgrind + its cache simulation; FLAVOURS, FILTER, PY)"
 	@echo "make regress-instructions BASE=<rev>  instruction counts BASE vs HEAD; fails past THRESHOLD (0.01)"
+	@echo "make review BASE=<rev>     a pull-request comment: per flavour, points improved/regressed/same"
+	@echo "                           (instructions and est. cycles, THRESHOLD), changed points with wall"
+	@echo "                           time of stored runs; build/review/<base>..<head>.md"
+	@echo "                           (HEAD=<rev> FLAVOURS=a,b FILTER=<regex> PY=<id>)"
 	@echo "make stress                the reliability suite at full size (make test runs it small)"
 	@echo "make mutants               mutation testing: cargo-mutants per flavour, mutmut on the statistics and validation"
 	@echo "                           (PART=rust|python FLAVOURS=a,b; ~16 min; build/mutants/; tests/README.md)"
@@ -205,8 +210,18 @@ bench-instructions: $(foreach f,$(BENCH_FLAVOURS),$(BUILD)/flavours/$(f)/.stamp)
 
 regress-instructions: $(VENV)/.stamp
 	@test -n "$(BASE)" || { echo "make regress-instructions needs BASE=<git revision>"; exit 2; }
-	$(VPY) tools/regress_instructions.py $(BASE) $(if $(FLAVOURS),--flavours $(FLAVOURS),) \
-	  --threshold $(THRESHOLD) $(if $(FILTER),--filter '$(FILTER)',)
+	$(VPY) tools/regress_instructions.py '$(BASE)' $(if $(FLAVOURS),--flavours $(FLAVOURS),) \
+	  --threshold $(THRESHOLD) $(if $(FILTER),--filter '$(FILTER)',) $(if $(PY),--python '$(PY)',)
+
+# A pull-request comment (tools/review.py): BASE and HEAD (default: HEAD) built and counted
+# as regress-instructions does, every point per flavour improved/regressed/same by
+# instructions and est. cycles per op (THRESHOLD), the changed points with the wall time of
+# stored make bench runs of both commits. Knobs: HEAD, FLAVOURS (default all), FILTER, PY.
+review: $(VENV)/.stamp
+	@test -n "$(BASE)" || { echo "make review needs BASE=<git revision>"; exit 2; }
+	$(VPY) tools/review.py '$(BASE)' --head '$(or $(HEAD),HEAD)' \
+	  $(if $(FLAVOURS),--flavours $(FLAVOURS),) --threshold $(THRESHOLD) \
+	  $(if $(FILTER),--filter '$(FILTER)',) $(if $(PY),--python '$(PY)',)
 
 # ---- Debian sid's CPython 3.14 and 3.15 (python/allocbench/pythons.py) ---------------------
 # A debootstrapped sid root cached in ~/.cache/allocbench/sid-root ($ALLOCBENCH_SID_ROOT),

@@ -1988,6 +1988,11 @@ def instruction_section(data: RunData, out: Path) -> list[Block]:
     blocks.append(("table", headers, rows))
     for title, text, (headers, rows) in (
         (
+            "Estimated cycles per operation (callgrind's cache simulation)",
+            instructions.CYCLES_TEXT + " " + instructions.cycles_note(counts) + ".",
+            instructions.cycles_rows(counts),
+        ),
+        (
             "Against the C-level pair (the physical limit)",
             instructions.C_BASELINE_TEXT,
             instructions.c_baseline_rows(counts),
@@ -2011,11 +2016,25 @@ def instruction_section(data: RunData, out: Path) -> list[Block]:
                 ),
             )
         )
-    if counts.get("prediction"):
+    preds = instructions.predictions(counts)
+    this_run = data.record.get("run_id", data.run_dir.name)
+    stored = {p.get("pyperf_run") for _, p in preds}
+    if this_run not in stored and instructions.same_interpreter(counts, data.record) is None:
+        try:  # this report's own run, when it timed the interpreter the counts ran under
+            p = instructions.pyperf_prediction(counts, data.run_dir)
+            preds.append((f"pyperf {this_run} (this report's run)", p))
+        except (ValueError, ReportInputError):
+            pass
+    if preds:
         blocks += [
-            ("h2", "Do instruction counts predict wall time here?"),
-            ("p", instructions.prediction_text(counts["prediction"])),
+            ("h2", "Do instructions or estimated cycles predict wall time here?"),
+            ("p", instructions.prediction_notes(counts, preds)),
+            ("table", *instructions.prediction_rows(preds)),
         ]
+        headers, rows = instructions.prediction_family_rows(preds)
+        if rows:
+            blocks.append(("table", headers, rows))
+    if counts.get("prediction"):
         if instructions.plot_prediction(counts, out / "instructions_vs_time.png"):
             blocks.append(
                 (
@@ -2023,9 +2042,9 @@ def instruction_section(data: RunData, out: Path) -> list[Block]:
                     Plot(
                         "instructions_vs_time.png",
                         "Instructions against wall time",
-                        "Native ns per op against callgrind instructions per op, measured "
-                        "in the same run: dots on one rising line mean counts rank the "
-                        "flavours as the clock does.",
+                        "Native ns per op against callgrind instructions per op (and "
+                        "estimated cycles per op), measured in the same run: dots on one "
+                        "rising line mean the figure ranks the flavours as the clock does.",
                         1,
                     ),
                 )
