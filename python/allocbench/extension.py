@@ -631,6 +631,9 @@ def run(
         )
     from . import extension_report
 
+    pred = extension_report.micro_prediction(record, passing, Path(results))
+    record["prediction_run"] = pred.get("run")
+    write_json_atomically(run_dir / RUN_RECORD, record)
     report = extension_report.build(run_dir)
     record["total_wall_s"] = round(time.time() - started, 1)
     record["status"] = "done" if bench else "tested"

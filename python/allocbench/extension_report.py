@@ -80,8 +80,9 @@ def _words(r: RoundRatio, memory: bool) -> str:
 
 def micro_prediction(record: dict[str, Any], flavours: list[str], root: Path) -> dict[str, Any]:
     """What the micro-suite's throughput family predicts for flavour vs as-shipped: the
-    newest stored ``make bench`` run on the same interpreter with every flavour, its
-    throughput ratio of the flavour over the flavour closest to as-shipped."""
+    newest stored ``make bench`` run on the same interpreter with every flavour (pinned in
+    ``run.json`` as ``prediction_run`` once chosen), its throughput ratio of the flavour
+    over the flavour closest to as-shipped."""
     from . import report
 
     shipped_like = record.get("shipped_like")
@@ -89,7 +90,11 @@ def micro_prediction(record: dict[str, Any], flavours: list[str], root: Path) ->
     if not shipped_like:
         return {}
     best = None
-    for run_dir in sorted((root / "pyperf").glob("*"), reverse=True):
+    pinned = record.get("prediction_run")  # chosen when the run was made
+    candidates = (
+        [root / "pyperf" / pinned] if pinned else sorted((root / "pyperf").glob("*"), reverse=True)
+    )
+    for run_dir in candidates:
         try:
             rec = json.loads((run_dir / RUN_RECORD).read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -112,9 +117,11 @@ def micro_prediction(record: dict[str, Any], flavours: list[str], root: Path) ->
     return {"run": best.name, "shipped_like": shipped_like, "ratios": pred}
 
 
-def build(run_dir: Path | str) -> Path:
-    """Writes ``report.md`` into the run directory; returns its path."""
+def build(run_dir: Path | str, results_root: Path | str | None = None) -> Path:
+    """Writes ``report.md`` into the run directory; returns its path. ``results_root``
+    (default: the root the run is stored in) holds the micro-suite runs of the prediction."""
     run_dir = Path(run_dir)
+    root = Path(results_root) if results_root is not None else run_dir.parents[2]
     record = json.loads((run_dir / RUN_RECORD).read_text(encoding="utf-8"))
     tests = json.loads((run_dir / "tests.json").read_text(encoding="utf-8"))
     name, version = record["extension"], record["extension_version"]
@@ -141,7 +148,7 @@ def build(run_dir: Path | str) -> Path:
     if len(flavours) < 2:
         lines += ["No timing: fewer than two flavours were measured.", ""]
     else:
-        lines += _verdict_section(run_dir, record, data, flavours)
+        lines += _verdict_section(root, record, data, flavours)
     out = run_dir / "report.md"
     tmp = out.with_name(".report.md.tmp")
     tmp.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
@@ -194,7 +201,7 @@ def _tests_section(tests: dict[str, Any], record: dict[str, Any]) -> list[str]:
 
 
 def _verdict_section(
-    run_dir: Path, record: dict[str, Any], data: dict[str, Any], flavours: list[str]
+    root: Path, record: dict[str, Any], data: dict[str, Any], flavours: list[str]
 ) -> list[str]:
     import importlib.util
 
@@ -253,7 +260,7 @@ def _verdict_section(
         lines.append(f"| RSS {phase} ({len(mem)}) | " + " | ".join(cells) + " |")
     lines += ["", "## Answer", ""]
     lines += _answer(record, overall, summary)
-    pred = micro_prediction(record, flavours, run_dir.parents[2])
+    pred = micro_prediction(record, flavours, root)
     lines += ["", "## The micro-suite's prediction against the real result", ""]
     if not pred:
         lines.append(
