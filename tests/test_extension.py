@@ -337,3 +337,21 @@ def test_the_report_redraws_from_a_stored_run_and_answers(tmp_path: Path):
             answer = text.split("## Answer")[1].split("##")[0]
             for f in tests["left_out"]:
                 assert f in answer
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "benchmarks" / "extensions").glob("*.py")))
+def test_every_extension_workload_file_is_valid_without_its_extension(path: Path):
+    """Importing a workload file needs no extension (it imports it inside each workload),
+    and every point passes the catalogue's validation."""
+    module = extension._load_workloads(path)
+    assert module.EXTENSION and module.SHIPPED_LIKE in FLAVOURS
+    assert extension.normalise(module.EXTENSION) == path.stem
+    names = [w.name for w in module.WORKLOADS]
+    assert len(set(names)) == len(names)
+    for w in module.WORKLOADS:
+        for p in (*w.points, w.smoke):
+            assert w.validate(p) == dict(p)
+        with pytest.raises(ValueError, match=f"workload {w.name!r}"):
+            w.validate(
+                {**w.smoke, w.params[0].name: "not allowed" if w.params[0].kind is str else -1}
+            )
