@@ -130,8 +130,9 @@ def wall_samples(run_dir: Path) -> dict[str, dict[str, list[float]]]:
 
 def wall_cells(base: list[float] | None, head: list[float] | None) -> list[str]:
     """BASE, HEAD (ns/op with interval) and the change HEAD / BASE with its 95 % interval
-    (delta method on the log ratio of the means)."""
-    from .report import Z95, log_ratio
+    (``report.welch_ratio``: the ratio of geometric means, Welch's interval; no round pairs
+    the processes of two runs)."""
+    from .report import welch_ratio
 
     def ns(s):
         if not s:
@@ -141,9 +142,8 @@ def wall_cells(base: list[float] | None, head: list[float] | None) -> list[str]:
 
     change = "-"
     if base and head:
-        lr, var = log_ratio(head, base)
-        half = Z95 * math.sqrt(var)
-        change = f"x{math.exp(lr):.3f} [{math.exp(lr - half):.3f}, {math.exp(lr + half):.3f}]"
+        r = welch_ratio(head, base)
+        change = f"x{r.value:.3f}" + (f" [{r.low:.3f}, {r.high:.3f}]" if r.has_interval else "")
     return [ns(base), ns(head), change]
 
 
