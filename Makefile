@@ -142,8 +142,15 @@ LIMIT ?= 0
 ASV_PYTHON ?= $(if $(PY),$(PY),3.11)
 FLAVOURS_ARG = $(if $(FLAVOURS),--flavours $(FLAVOURS),)
 
+# BENCH=<regex>: only those benchmarks (e.g. deterministic); REVS=<git range> (default HEAD);
+# SPREAD=1: LIMIT commits spread evenly over the range instead of the newest.
+BENCH ?=
+REVS ?=
+SPREAD ?=
 history: $(VENV)/.stamp
-	$(VPY) tools/asv_history.py $(FLAVOURS_ARG) --limit $(LIMIT) --python $(ASV_PYTHON)
+	$(VPY) tools/asv_history.py $(FLAVOURS_ARG) --limit $(LIMIT) --python $(ASV_PYTHON) \
+	  $(if $(BENCH),--bench '$(BENCH)',) $(if $(REVS),--revs '$(REVS)',) \
+	  $(if $(filter 1 yes true,$(SPREAD)),--spread,)
 
 dashboard: $(VENV)/.stamp
 	$(VPY) tools/asv_publish.py
