@@ -165,7 +165,7 @@ def count_points(points=POINTS, flavour: str | None = None) -> dict:
     return result
 
 
-def setup_cache():
+def setup_cache(self):
     return count_points()
 
 
