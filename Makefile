@@ -157,9 +157,13 @@ dashboard: $(VENV)/.stamp
 	@echo "serving .asv/html on http://127.0.0.1:$(PORT)/ (Ctrl-C stops)"
 	$(VPY) -m http.server --bind 127.0.0.1 --directory .asv/html $(PORT)
 
+# DETERMINISTIC=1: gate on the callgrind lines only (bench_deterministic), factor 1 + THRESHOLD.
+DETERMINISTIC ?=
 regress: $(VENV)/.stamp
 	@test -n "$(BASE)" || { echo "make regress needs BASE=<git revision>"; exit 2; }
-	$(VPY) tools/asv_regress.py $(BASE) $(FLAVOURS_ARG) --factor $(FACTOR) --python $(ASV_PYTHON)
+	$(VPY) tools/asv_regress.py $(BASE) $(FLAVOURS_ARG) --factor $(FACTOR) --python $(ASV_PYTHON) \
+	  $(if $(BENCH),--bench '$(BENCH)',) \
+	  $(if $(filter 1 yes true,$(DETERMINISTIC)),--deterministic --threshold $(THRESHOLD),)
 
 clean:
 	rm -rf $(BUILD) $(VENV)
