@@ -81,10 +81,15 @@ def published_points(html, bench: str) -> dict[str, int]:
         if f"python-{PYTHON}" not in parts:
             continue
         flavour = next(
-            (p.split("-", 1)[1] for p in parts if p.startswith("ALLOCBENCH_FLAVOUR-")), None
+            (p.split("-", 2)[2] for p in parts if p.startswith("env-ALLOCBENCH_FLAVOUR-")), None
         )
         if flavour in out:
-            drawn = [v for _, v in json.loads(path.read_text()) if v is not None]
+            # [[revision, [value per parameter combination]], …]; null where none
+            drawn = [
+                v
+                for _, v in json.loads(path.read_text())
+                if any(x is not None for x in (v if isinstance(v, list) else [v]))
+            ]
             out[flavour] = max(out[flavour], len(drawn))
     return out
 
@@ -172,9 +177,13 @@ def test_dashboard_draws_a_line_for_every_flavour(published):
     finally:
         driver.quit()
         srv.shutdown()
-    # Labels read "env-ALLOCBENCH_FLAVOUR-<flavour>; size-64[; python-X]".
+    # Labels read "env-ALLOCBENCH_FLAVOUR-<flavour>" (then "; <param>-<value>" for any
+    # parameter or environment key that the selection leaves open).
     drawn = {
-        f: max((n for label, n in series if f"ALLOCBENCH_FLAVOUR-{f};" in label), default=0)
+        f: max(
+            (n for label, n in series if re.search(f"ALLOCBENCH_FLAVOUR-{f}(;|$)", label)),
+            default=0,
+        )
         for f in FLAVOURS
     }
     assert all(n >= MIN_COMMITS for n in drawn.values()), (drawn, series)
