@@ -120,7 +120,11 @@ def count_points(points=POINTS, flavour: str | None = None) -> dict:
     out_dir = os.path.join(OUT_ROOT, flavour)
     shutil.rmtree(out_dir, ignore_errors=True)
     os.makedirs(out_dir)
-    env = dict(os.environ, PYTHONHASHSEED="0", **CLOCK_FREE_ALLOCATOR_ENV)
+    # Never write bytecode: a run that compiles and writes .pyc leaves another heap than
+    # one that reads them (pip compiles on install, so asv's environments read them).
+    env = dict(
+        os.environ, PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1", **CLOCK_FREE_ALLOCATOR_ENV
+    )
     env.pop("PYTHONMALLOC", None)  # pymalloc stays on, as in allocbench.instructions
     cmd = [
         valgrind,
