@@ -88,8 +88,11 @@ print(json.dumps(b.count_points()))
 
 def test_the_deterministic_lines_count_what_bench_instructions_counts():
     """One callgrind process of the system flavour, as asv's setup_cache runs it: the same
-    figures as allocbench.instructions (within 2 %: the command lines differ, and with them
-    the memory layout) and the same in a second run (to the instruction)."""
+    in a second run (to the instruction), and the figures of allocbench.instructions within
+    3 % (5 % for est. cycles): its worker imports more and has another command line, so
+    glibc's heap is laid out otherwise when the points start (churn_batch 64 B: 208.5
+    against 204.2 instructions/op). A protocol error is far larger: a cold loops-1 call
+    read 288 there."""
     if not built("system"):
         pytest.fail("the system flavour is not built (make build FLAVOUR=system)")
     env = subprocess_env("system", root=ROOT)
@@ -117,10 +120,13 @@ def test_the_deterministic_lines_count_what_bench_instructions_counts():
     labels = [catalogue.get(n).label(p) for n, p in bench_deterministic.POINTS]
     flt = "^(" + "|".join(map(instructions.re.escape, labels)) + ")$"
     ref = instructions.count_flavour("system", flt, root=ROOT)
-    for (name, params), label in zip(bench_deterministic.POINTS, labels, strict=True):
-        got = first[bench_deterministic._key(name, params)]
-        assert got["instructions"] == pytest.approx(ref[label]["ir_per_op"], rel=0.02), label
-        assert got["cycles"] == pytest.approx(ref[label]["cycles_per_op"], rel=0.05), label
+    pairs = {
+        label: (first[bench_deterministic._key(name, params)], ref[label])
+        for (name, params), label in zip(bench_deterministic.POINTS, labels, strict=True)
+    }
+    for got, want in pairs.values():
+        assert got["instructions"] == pytest.approx(want["ir_per_op"], rel=0.03), pairs
+        assert got["cycles"] == pytest.approx(want["cycles_per_op"], rel=0.05), pairs
 
 
 def test_combinations_that_are_not_points_are_skipped(monkeypatch):
