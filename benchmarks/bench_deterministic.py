@@ -44,9 +44,17 @@ CLOCK_FREE_ALLOCATOR_ENV = {
     "_RJEM_MALLOC_CONF": "dirty_decay_ms:-1,muzzy_decay_ms:-1,experimental_tcache_gc:false",
     "MIMALLOC_PURGE_DELAY": "-1",
 }
-# A fixed output path: the length of valgrind's command line shifts the client's memory
-# layout and with it some counts.
-OUT_ROOT = os.path.join(tempfile.gettempdir(), "allocbench-asv-callgrind")
+
+
+# A fixed output path per environment (its interpreter's path hashed; a test counting beside
+# a history run must not clear the run's dumps), of one length: the length of valgrind's
+# command line shifts the client's memory layout and with it some counts.
+def _out_root() -> str:
+    import hashlib
+
+    tag = hashlib.sha256(sys.executable.encode()).hexdigest()[:19]
+    return os.path.join(tempfile.gettempdir(), f"abcg-{tag}")  # as long as the first name
+
 
 # Runs under callgrind in this environment's interpreter; argv[1] is the JSON of POINTS.
 # Prints, per point, its k, ops_per_loop or why the commit cannot run it.
@@ -117,7 +125,7 @@ def count_points(points=POINTS, flavour: str | None = None) -> dict:
     valgrind = shutil.which("valgrind")
     if valgrind is None:
         raise RuntimeError("valgrind is not installed (Debian package valgrind)")
-    out_dir = os.path.join(OUT_ROOT, flavour)
+    out_dir = os.path.join(_out_root(), flavour)
     shutil.rmtree(out_dir, ignore_errors=True)
     os.makedirs(out_dir)
     # Never write bytecode: a run that compiles and writes .pyc leaves another heap than

@@ -177,7 +177,9 @@ def test_a_commit_is_done_only_when_its_file_holds_the_selected_benchmarks(tmp_p
     path.write_text(json.dumps({**_asv_result(), "results": {"bench_x.A.time_a": [1.0]}}))
     assert asv_history.is_done(path, None)
     assert not asv_history.is_done(path, names)
-    path.write_text(json.dumps({**_asv_result(), "results": {names[0]: [140.0]}}))
+    path.write_text(json.dumps({**_asv_result(), "results": {names[0]: [None, [["64"]]]}}))
+    assert not asv_history.is_done(path, names)  # failed: run it again
+    path.write_text(json.dumps({**_asv_result(), "results": {names[0]: [[140.0], [["64"]]]}}))
     assert asv_history.is_done(path, names)
 
 

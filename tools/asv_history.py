@@ -134,7 +134,8 @@ def benchmark_names(bench: str, benchmarks_json: Path | None = None) -> list[str
 
 
 def is_done(path: Path, names: list[str] | None) -> bool:
-    """Whether result file ``path`` exists and (with ``names``) holds each of them."""
+    """Whether result file ``path`` exists and (with ``names``) holds a result of each of
+    them: asv stores a failed benchmark as null, a skipped one as a list of NaN."""
     if not path.exists():
         return False
     if not names:
@@ -143,7 +144,7 @@ def is_done(path: Path, names: list[str] | None) -> bool:
         results = json.loads(path.read_text()).get("results", {})
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return False
-    return all(n in results for n in names)
+    return all(isinstance((results.get(n) or [None])[0], list) for n in names)
 
 
 def missing(
