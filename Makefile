@@ -142,17 +142,28 @@ LIMIT ?= 0
 ASV_PYTHON ?= $(if $(PY),$(PY),3.11)
 FLAVOURS_ARG = $(if $(FLAVOURS),--flavours $(FLAVOURS),)
 
+# BENCH=<regex>: only those benchmarks (e.g. deterministic); REVS=<git range> (default HEAD);
+# SPREAD=1: LIMIT commits spread evenly over the range instead of the newest.
+BENCH ?=
+REVS ?=
+SPREAD ?=
 history: $(VENV)/.stamp
-	$(VPY) tools/asv_history.py $(FLAVOURS_ARG) --limit $(LIMIT) --python $(ASV_PYTHON)
+	$(VPY) tools/asv_history.py $(FLAVOURS_ARG) --limit $(LIMIT) --python $(ASV_PYTHON) \
+	  $(if $(BENCH),--bench '$(BENCH)',) $(if $(REVS),--revs '$(REVS)',) \
+	  $(if $(filter 1 yes true,$(SPREAD)),--spread,)
 
 dashboard: $(VENV)/.stamp
 	$(VPY) tools/asv_publish.py
 	@echo "serving .asv/html on http://127.0.0.1:$(PORT)/ (Ctrl-C stops)"
 	$(VPY) -m http.server --bind 127.0.0.1 --directory .asv/html $(PORT)
 
+# DETERMINISTIC=1: gate on the callgrind lines only (bench_deterministic), factor 1 + THRESHOLD.
+DETERMINISTIC ?=
 regress: $(VENV)/.stamp
 	@test -n "$(BASE)" || { echo "make regress needs BASE=<git revision>"; exit 2; }
-	$(VPY) tools/asv_regress.py $(BASE) $(FLAVOURS_ARG) --factor $(FACTOR) --python $(ASV_PYTHON)
+	$(VPY) tools/asv_regress.py $(BASE) $(FLAVOURS_ARG) --factor $(FACTOR) --python $(ASV_PYTHON) \
+	  $(if $(BENCH),--bench '$(BENCH)',) \
+	  $(if $(filter 1 yes true,$(DETERMINISTIC)),--deterministic --threshold $(THRESHOLD),)
 
 clean:
 	rm -rf $(BUILD) $(VENV)
