@@ -343,7 +343,7 @@ def test_the_report_redraws_from_a_stored_run_and_answers(tmp_path: Path):
 def test_every_extension_workload_file_is_valid_without_its_extension(path: Path):
     """Importing a workload file needs no extension (it imports it inside each workload),
     and every point passes the catalogue's validation."""
-    module = extension._load_workloads(path)
+    module = extension.load_workloads(path)
     assert module.EXTENSION and module.SHIPPED_LIKE in FLAVOURS
     assert extension.normalise(module.EXTENSION) == path.stem
     names = [w.name for w in module.WORKLOADS]

@@ -41,7 +41,16 @@ from pathlib import Path
 from typing import Any
 
 from . import FLAVOURS, interpreters, split_names
-from .bench import MODES, BenchError, check_mode, measure, schedule, select, write_json_atomically
+from .bench import (
+    MODES,
+    BenchError,
+    check_mode,
+    git_commit,
+    measure,
+    schedule,
+    select,
+    write_json_atomically,
+)
 from .extension_patch import (
     ALLOC_CRATE_DIR,
     PatchRefused,
@@ -51,6 +60,7 @@ from .extension_patch import (
     vendor_cache,
     vendored_dir,
 )
+from .extension_workloads import load_workloads
 from .flavour import ENV_VAR, ROOT
 from .report import RUN_RECORD
 
@@ -529,7 +539,7 @@ def run(
         raise ValueError(f"run id must be letters, digits, '.', '_' or '-'; got {run_id!r}")
     src_ = source(pkg, src)
     wfile = workloads_file(src_.name)
-    spec = _load_workloads(wfile)
+    spec = load_workloads(wfile)
     timed, memory = select(pattern, spec.WORKLOADS)
     run_dir = Path(results) / "extensions" / f"{normalise(src_.name)}-{src_.version}" / run_id
     if run_dir.exists():
@@ -598,7 +608,7 @@ def run(
         "left_out": tests_record["left_out"],
         "reference": SHIPPED,
         "filter": pattern,
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(),
         "python": interp.command,
         "interpreter": {**interp.record(), "chosen": chosen},
         "builds": {f: json.loads((built[f] / "build.json").read_text()) for f in built},
@@ -641,21 +651,6 @@ def run(
     print(report.read_text(encoding="utf-8"), flush=True)
     print(f"report: {report}\nwall time: {record['total_wall_s']:.0f} s", flush=True)
     return run_dir
-
-
-def _load_workloads(path: Path):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(f"allocbench_extension_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _git_commit() -> str:
-    from .bench import git_commit
-
-    return git_commit()
 
 
 def main(argv: list[str] | None = None) -> int:

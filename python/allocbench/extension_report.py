@@ -203,14 +203,10 @@ def _tests_section(tests: dict[str, Any], record: dict[str, Any]) -> list[str]:
 def _verdict_section(
     root: Path, record: dict[str, Any], data: dict[str, Any], flavours: list[str]
 ) -> list[str]:
-    import importlib.util
-
+    from .extension_workloads import load_workloads
     from .flavour import ROOT
 
-    path = ROOT / record["workloads_file"]
-    spec = importlib.util.spec_from_file_location("allocbench_extension_report_wl", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_workloads(ROOT / record["workloads_file"])
     families = {w.name: w.family for w in module.WORKLOADS}
     order = list(dict.fromkeys(w.family for w in module.WORKLOADS))
     names = sorted(data[SHIPPED])

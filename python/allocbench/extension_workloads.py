@@ -1,12 +1,42 @@
-"""What the workload files of ``benchmarks/extensions/`` share: timing Python threads that
-call an extension at once, and the memory figures of a ``held`` workload."""
+"""What the workload files of ``benchmarks/extensions/`` share: loading one, timing Python
+threads that call an extension at once, and the memory figures of a ``held`` workload."""
 
 from __future__ import annotations
 
 import os
+import re
+import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+
+def load_workloads(path: str | Path) -> ModuleType:
+    """An extension's workload file as a module, under its own name (a file named
+    ``orjson.py`` must not shadow orjson), checked to define ``WORKLOADS``; ValueError
+    otherwise. Loaded once per process: the run, its workers and its report share it."""
+    import importlib.util
+
+    path = Path(path)
+    name = "allocbench_extension_" + re.sub(r"\W", "_", path.stem)
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if path.suffix != ".py" or spec is None or spec.loader is None:
+        raise ValueError(f"workloads must be a Python file; got {str(path)!r}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    if not getattr(module, "WORKLOADS", None):
+        del sys.modules[name]
+        raise ValueError(f"{path} defines no WORKLOADS")
+    return module
 
 
 def threads_wall_time(threads: int, work: Callable[[], None]) -> float:
