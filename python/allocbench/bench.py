@@ -49,7 +49,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import re
 import signal
 import subprocess
@@ -61,7 +60,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from . import FLAVOURS, catalogue, interpreters, isolate, split_names
+from . import FLAVOURS, atomic, catalogue, interpreters, isolate, split_names
 from .flavour import ROOT, check_name, flavour_dir, subprocess_env
 from .report import RUN_RECORD
 
@@ -160,18 +159,6 @@ class Interrupted(BaseException):
 
 def _on_sigterm(signum, _frame):
     raise Interrupted("SIGTERM")
-
-
-def write_json_atomically(path: Path, data) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def dump_suite_atomically(suite, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    suite.dump(str(tmp), replace=True)
-    os.replace(tmp, path)
 
 
 def rotated(items: list[str], k: int) -> list[str]:
@@ -335,7 +322,7 @@ def measure(
                     # Calibration is over: every flavour runs the same loops per call.
                     (tmp / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
                     record["loops_per_call"] = plan
-                    write_json_atomically(run_json, record)
+                    atomic.write_json(run_json, record)
                 produced = run_step(
                     step,
                     mode,
@@ -363,7 +350,11 @@ def measure(
                     suites[step.flavour].add_runs(got)
                 else:
                     suites[step.flavour] = got
-                dump_suite_atomically(suites[step.flavour], run_dir / f"{step.flavour}.json")
+                suite = suites[step.flavour]
+                atomic.write_with(
+                    run_dir / f"{step.flavour}.json",
+                    lambda tmp, suite=suite: suite.dump(str(tmp), replace=True),
+                )
                 progress.step(step.describe(mode))
     except BaseException as e:
         if isinstance(e, KeyboardInterrupt | Interrupted):
@@ -373,12 +364,12 @@ def measure(
         else:
             record["status"] = f"failed: {type(e).__name__}: {e}".splitlines()[0]
         record["measured_s"] = round(time.time() - started, 1)
-        write_json_atomically(run_json, record)
+        atomic.write_json(run_json, record)
         raise
 
     record["measured_s"] = round(time.time() - started, 1)
     record["status"] = "measured"
-    write_json_atomically(run_json, record)
+    atomic.write_json(run_json, record)
 
 
 def run_bench(
@@ -442,7 +433,7 @@ def run_bench(
         "status": "running",
     }
     run_json = run_dir / RUN_RECORD
-    write_json_atomically(run_json, record)
+    atomic.write_json(run_json, record)
 
     steps = schedule(timed, memory, flavours, mode)
     print(
@@ -471,7 +462,7 @@ def run_bench(
     print(f"report: {index}", flush=True)
     record["total_wall_s"] = round(time.time() - started, 1)
     record["status"] = "done"
-    write_json_atomically(run_json, record)
+    atomic.write_json(run_json, record)
     print(f"make bench wall time: {record['total_wall_s']:.0f} s", flush=True)
     return run_dir
 

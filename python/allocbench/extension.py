@@ -41,7 +41,8 @@ from pathlib import Path
 from typing import Any
 
 from . import FLAVOURS, interpreters, split_names
-from .bench import MODES, BenchError, check_mode, measure, schedule, select, write_json_atomically
+from .atomic import write_json as write_json_atomically
+from .bench import MODES, BenchError, check_mode, measure, schedule, select
 from .extension_patch import (
     ALLOC_CRATE_DIR,
     PatchRefused,

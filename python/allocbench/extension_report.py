@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import atomic
 from .report import RUN_RECORD
 
 MARGIN = 0.02  # differences below 2 % are reported as ties even when the interval excludes 1
@@ -180,9 +181,7 @@ def build(run_dir: Path | str) -> Path:
     else:
         lines += _verdict_section(run_dir, record, data, flavours)
     out = run_dir / "report.md"
-    tmp = out.with_name(".report.md.tmp")
-    tmp.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
-    tmp.replace(out)
+    atomic.write_text(out, "\n".join(lines).rstrip() + "\n")
     return out
 
 

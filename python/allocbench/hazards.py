@@ -57,7 +57,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from . import FLAVOURS, interpreters
+from . import FLAVOURS, atomic, interpreters
 from .flavour import ENV_VAR, ROOT, check_name
 
 FORMAT = "allocbench-hazards/1"
@@ -642,9 +642,7 @@ def markdown(data: dict[str, Any]) -> str:
 
 def write(data: dict[str, Any], json_path: Path) -> Path:
     json_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = json_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    tmp.rename(json_path)
+    atomic.write_json(json_path, data, sort_keys=False)
     md = json_path.with_suffix(".md")
     md.write_text(markdown(data))
     return md

@@ -34,6 +34,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from . import atomic
 from .interpreters import SID_ROOT_ENV, sid_bin, sid_root
 
 STAMP = ".allocbench-complete"
@@ -398,10 +399,7 @@ def write_launchers(root: Path, bin_dir: Path, versions: dict[str, str], binds: 
             name=name,
             exe=f"/usr/bin/python{v}",
         )
-        tmp = bin_dir / f".{name}.tmp"
-        tmp.write_text(text)
-        tmp.chmod(0o755)
-        tmp.replace(bin_dir / name)
+        atomic.write_text(bin_dir / name, text, mode=0o755)
         made.append(bin_dir / name)
     # A launcher of an interpreter sid no longer has would fail: remove it.
     for v in (*OPTIONAL, *REQUIRED):
@@ -483,10 +481,7 @@ def write_stamp(root: Path, mirror: str, versions: dict[str, str], made: str = "
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     info = {"mirror": mirror, "made": made or now, "refreshed": now}
     info |= {"pythons": versions, "libc6": libc}
-    tmp = root / (STAMP + ".tmp")
-    tmp.write_text(json.dumps(info, indent=2) + "\n")
-    os.sync()
-    tmp.replace(root / STAMP)
+    atomic.write_text(root / STAMP, json.dumps(info, indent=2) + "\n", sync=True)
 
 
 def main(argv: list[str] | None = None) -> int:
