@@ -236,12 +236,11 @@ CARGO_MUTANTS_VERSION := 27.1.0
 MUTANTS := $(BUILD)/mutants
 PART ?= rust python
 ALLOC_SRC := crates/allocbench-alloc/src
-MUTANTS_FILES_pymem := $(addprefix $(ALLOC_SRC)/,pymem.rs fallback.rs aligned.rs pyapi.rs lib.rs)
-MUTANTS_FILES_pymem-raw := $(ALLOC_SRC)/pymem_raw.rs
+# A flavour mutates its backend file (<module>.rs: the name with '_' for '-'), unless listed here.
+mutants_files = $(or $(MUTANTS_FILES_$(1)),$(ALLOC_SRC)/$(subst -,_,$(1)).rs)
+MUTANTS_FILES_pymem := $(addprefix $(ALLOC_SRC)/,pymem.rs fallback.rs aligned.rs pyapi.rs lib.rs backend.rs)
 # checks/rng.rs: the workloads' generator (its tests are the workloads').
 MUTANTS_FILES_system := $(ALLOC_SRC)/system.rs $(ALLOC_SRC)/checks/rng.rs rustext/src/workloads/*.rs
-MUTANTS_FILES_mimalloc := $(ALLOC_SRC)/mimalloc.rs
-MUTANTS_FILES_jemalloc := $(ALLOC_SRC)/jemalloc.rs
 # Compiled with the python feature only (its C loops call CPython), which cargo test lacks:
 # its mutants would survive unbuilt. tests/test_c_pair.py checks it in every flavour.
 MUTANTS_EXCLUDE := rustext/src/workloads/c_pair.rs
@@ -257,10 +256,10 @@ ifneq ($(filter rust,$(PART)),)
 	  || cargo install --locked cargo-mutants@$(CARGO_MUTANTS_VERSION)
 	@rm -rf $(MUTANTS)/rust && mkdir -p $(MUTANTS)/rust
 	@$(foreach fl,$(BENCH_FLAVOURS), \
-	  echo "== cargo mutants, alloc-$(fl): $(MUTANTS_FILES_$(fl))"; \
+	  echo "== cargo mutants, alloc-$(fl): $(call mutants_files,$(fl))"; \
 	  env -u CARGO_TARGET_DIR nice -n 10 cargo mutants --no-default-features \
 	    --features allocbench-alloc/$(fl) \
-	    $(foreach f,$(MUTANTS_FILES_$(fl)),-f '$(f)') \
+	    $(foreach f,$(call mutants_files,$(fl)),-f '$(f)') \
 	    $(foreach f,$(MUTANTS_EXCLUDE),-e '$(f)') -o $(MUTANTS)/rust/$(fl) --colors never \
 	    2>&1 | tee $(MUTANTS)/rust/$(fl).log | grep --line-buffered -E '^(MISSED|TIMEOUT|[0-9]+ mutants tested)'; \
 	  rc=$${PIPESTATUS[0]}; case $$rc in (0|2|3) ;; \
