@@ -2,10 +2,13 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-FLAVOURS_ALL := pymem pymem-raw system mimalloc jemalloc
-FLAVOUR ?= system
 # The interpreter of the project venv; abi3 wheels built with it serve CPython 3.11-3.13.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# Every flavour, from the flavour registry (python/allocbench/registry.py; standard library
+# only, so any Python 3.11+ reads it, before the venv exists).
+FLAVOURS_ALL := $(shell $(PYTHON) python/allocbench/registry.py)
+$(if $(FLAVOURS_ALL),,$(error cannot read the flavours from python/allocbench/registry.py with $(PYTHON)))
+FLAVOUR ?= system
 VENV := .venv
 VPY := $(VENV)/bin/python
 BUILD := build
@@ -154,6 +157,7 @@ clean:
 # FILTER=<regular expression on benchmark names>, RESULTS=<results root> (default results;
 # test runs go elsewhere: results/ holds only real runs).
 comma := ,
+space := $(subst ,, )
 BENCH_FLAVOURS = $(if $(FLAVOURS),$(subst $(comma), ,$(FLAVOURS)),$(FLAVOURS_ALL))
 MODE ?= quick
 FILTER ?=
@@ -171,7 +175,7 @@ bench: $(foreach f,$(BENCH_FLAVOURS),$(BUILD)/flavours/$(f)/.stamp)
 # sdist from PyPI, cached under build/extensions) or SRC=<maturin project on disk>.
 PKG ?=
 SRC ?=
-EXT_FLAVOURS = $(if $(FLAVOURS),$(FLAVOURS),as-shipped,pymem,pymem-raw,system,mimalloc,jemalloc)
+EXT_FLAVOURS = $(if $(FLAVOURS),$(FLAVOURS),$(subst $(space),$(comma),as-shipped $(FLAVOURS_ALL)))
 
 bench-extension: $(VENV)/.stamp
 	PYTHONPATH=python $(VPY) -m allocbench.extension $(if $(PKG),--pkg '$(PKG)',) \

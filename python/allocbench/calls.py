@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from . import FLAVOURS
+from . import FLAVOURS, registry
 from .flavour import flavour_dir
 
 _HEADER = re.compile(r"^[0-9a-f]+ <(.+)>:$")
@@ -161,42 +161,13 @@ def _names(*names: str) -> frozenset[str]:
     return frozenset(names)
 
 
-# The symbols each backend's allocation paths reach. The C allocators' entry points are
-# called directly. The PyMem backends call CPython through dlsym'ed pointers, invisible
-# here; what marks their paths is pymem's __rust_alloc* shims (where not inlined) and the
-# libc fallback both take in a process without an interpreter.
+# The symbols each backend's allocation paths reach, and what raw_pair must call: the flavour
+# registry's (allocbench.registry, which says why pymem's are what they are).
 PRIMITIVES = {
-    "pymem": Primitives(
-        _names("__rustc::__rust_alloc", "malloc"),
-        _names("__rustc::__rust_alloc_zeroed", "calloc"),
-        _names("__rustc::__rust_dealloc", "free"),
-    ),
-    "pymem-raw": Primitives(_names("malloc"), _names("calloc"), _names("free")),
-    "system": Primitives(
-        _names("malloc", "posix_memalign", "aligned_alloc"),
-        _names("calloc"),
-        _names("free"),
-    ),
-    "mimalloc": Primitives(
-        _names("mi_malloc", "mi_malloc_aligned"),
-        _names("mi_zalloc", "mi_zalloc_aligned", "mi_calloc"),
-        _names("mi_free"),
-    ),
-    "jemalloc": Primitives(
-        _names("_rjem_malloc", "_rjem_mallocx"),
-        _names("_rjem_calloc"),
-        _names("_rjem_sdallocx", "_rjem_free"),
-    ),
+    f.name: Primitives(_names(*f.alloc_symbols), _names(*f.zeroed_symbols), _names(*f.free_symbols))
+    for f in registry.REGISTRY
 }
-# raw_pair calls the C allocators' primitive pair itself; pymem's takes the address of
-# both of its pairs (pymalloc up to 512 B, the raw domain above).
-_PYMEM_PAIRS = "allocbench_alloc::pymem::primitive::"
-RAW_PAIR = {
-    "pymem": frozenset(_PYMEM_PAIRS + f for f in ("m", "f", "rm", "rf")),
-    "system": _names("malloc", "free"),
-    "mimalloc": _names("mi_malloc", "mi_free"),
-    "jemalloc": _names("_rjem_malloc", "_rjem_free"),
-}
+RAW_PAIR = {f.name: _names(*f.raw_pair_symbols) for f in registry.REGISTRY if f.raw_pair_symbols}
 # c_pair's C loops (rustext/csrc/c_pairs.c): the allocator pair each must call. Every
 # flavour has the first four; mimalloc's and jemalloc's only their own flavour.
 C_PAIRS = {

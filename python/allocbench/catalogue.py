@@ -19,6 +19,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import registry
+
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 MAX_LOOPS = 10**9
 U64 = (1 << 64) - 1
@@ -183,14 +185,11 @@ PYMEM_SMALL_MAX = 512
 def c_pair_own(flavour: str, size: int) -> str:
     """The primitive ``c_pair(primitive="own")`` calls for ``size`` in ``flavour``: the one
     its backend's raw baseline calls (``allocbench_alloc::primitive(size)``; the extension's
-    ``c_pair_own`` says the same, checked by tests/test_c_pair.py)."""
-    if flavour == "pymem":
-        return "pymem" if size <= PYMEM_SMALL_MAX else "pymem_raw"
-    own = {"pymem-raw": "pymem_raw", "system": "malloc", "mimalloc": "mimalloc"}
-    own["jemalloc"] = "jemalloc"
-    if flavour not in own:
-        raise ValueError(f"no flavour {flavour!r}; the flavours are pymem, {', '.join(own)}")
-    return own[flavour]
+    ``c_pair_own`` says the same, checked by tests/test_c_pair.py), from the registry."""
+    if flavour not in registry.BY_NAME:
+        raise ValueError(f"no flavour {flavour!r}; the flavours are {', '.join(registry.NAMES)}")
+    f = registry.BY_NAME[flavour]
+    return f.c_pair_large if f.c_pair_large and size > PYMEM_SMALL_MAX else f.c_pair
 
 
 # realloc_growth times a growth, realloc_moves counts its resizes: the same parameters.
