@@ -58,8 +58,11 @@ class Param:
 LOOPS = Param("loops", int, "repetitions of the timed operation", 1, MAX_LOOPS)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Workload:
+    """One catalogue entry, built with keywords only (``Workload(name=..., family=...,
+    ...)``): a workload is read by its fields' names, never by their order."""
+
     name: str
     family: str
     kind: str  # "time" or "memory"
