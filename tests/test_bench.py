@@ -20,7 +20,7 @@ import types
 
 import pyperf
 import pytest
-from allocbench import bench, catalogue, interpreters, report
+from allocbench import bench, catalogue, interleave, interpreters, report
 from helpers import ROOT
 
 FLAVOURS2 = ("pymem", "system")
@@ -38,7 +38,7 @@ SMOKE = bench.MODES["smoke"]
 
 
 def _suite_module():
-    spec = importlib.util.spec_from_file_location("pyperf_suite", bench.SUITE)
+    spec = importlib.util.spec_from_file_location("pyperf_suite", interleave.SUITE)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
