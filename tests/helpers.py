@@ -8,7 +8,7 @@ import sys
 from functools import cache
 from pathlib import Path
 
-from allocbench import FLAVOURS, interpreters
+from allocbench import FLAVOURS, interpreters, pydeps
 from allocbench.flavour import flavour_dir, subprocess_env
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,7 +83,7 @@ def run_flavour_on(
     bench workers run; returns the CompletedProcess."""
     need_python(name)
     interp = _interpreter(name)
-    e = interpreters.worker_env(interp, subprocess_env(flavour, root=ROOT), root=ROOT)
+    e = pydeps.worker_env(interp, subprocess_env(flavour, root=ROOT), root=ROOT)
     e.update(env or {})
     return subprocess.run(
         [interp.command, *args], cwd=ROOT, env=e, capture_output=True, text=True, timeout=timeout

@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from allocbench import FLAVOURS, extension, extension_patch, interpreters
+from allocbench import FLAVOURS, extension, extension_patch, interpreters, pydeps
 from allocbench.extension_patch import MARKER, PatchRefused, patch
 from helpers import ROOT, need_python
 
@@ -252,7 +252,7 @@ def test_built_flavours_use_the_allocator_they_claim(builds):
 def test_the_sdist_tests_run_in_every_flavour_also_under_debug_hooks(builds, tmp_path: Path):
     runs = []
     for where, interp in builds.values():
-        deps = interpreters.ensure_pydeps(interp)  # pytest, for that interpreter
+        deps = pydeps.ensure_pydeps(interp)  # pytest, for that interpreter
         for pm in ("default", "debug"):
             source = where.parents[2] / "source"
             runs.append(extension.run_tests(source, where, deps, interp, pm, tmp_path))

@@ -58,7 +58,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from . import FLAVOURS, atomic, interpreters, isolate, split_names
+from . import FLAVOURS, atomic, interpreters, isolate, pydeps, split_names
 from .flavour import ROOT, check_name, flavour_dir
 from .interleave import (
     MODES,
@@ -145,7 +145,7 @@ def run_bench(
         python, why = interpreters.default()
         chosen = chosen or f"default: {why}"
     interpreters.check_pythonmalloc(pythonmalloc, python)
-    interpreters.ensure_pydeps(python)
+    pydeps.ensure_pydeps(python)
     run_dir.mkdir(parents=True)
 
     commit = git_commit()

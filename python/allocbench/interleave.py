@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import atomic, catalogue, interpreters, isolate
+from . import atomic, catalogue, interpreters, isolate, pydeps
 from .flavour import ROOT, subprocess_env
 from .report import RUN_RECORD
 
@@ -178,7 +178,7 @@ def run_step(
             env["PYTHONMALLOC"] = pythonmalloc
     else:
         cmd = [python.command, str(SUITE), *args]
-        env = interpreters.worker_env(python, env, pythonmalloc)
+        env = pydeps.worker_env(python, env, pythonmalloc)
     proc = subprocess.run(
         cmd,
         cwd=ROOT,
