@@ -242,7 +242,7 @@ PART ?= rust python
 ALLOC_SRC := crates/allocbench-alloc/src
 # A flavour mutates its backend file (<module>.rs: the name with '_' for '-'), unless listed here.
 mutants_files = $(or $(MUTANTS_FILES_$(1)),$(ALLOC_SRC)/$(subst -,_,$(1)).rs)
-MUTANTS_FILES_pymem := $(addprefix $(ALLOC_SRC)/,pymem.rs fallback.rs aligned.rs pyapi.rs pyapi/*.rs lib.rs backend.rs)
+MUTANTS_FILES_pymem := $(addprefix $(ALLOC_SRC)/,pymem.rs pymem/*.rs fallback.rs aligned.rs pyapi.rs pyapi/*.rs lib.rs backend.rs)
 # checks/rng.rs: the workloads' generator (its tests are the workloads').
 MUTANTS_FILES_system := $(ALLOC_SRC)/system.rs $(ALLOC_SRC)/checks/rng.rs rustext/src/workloads/*.rs
 # Compiled with the python feature only (its C loops call CPython), which cargo test lacks:

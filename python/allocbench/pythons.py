@@ -18,6 +18,9 @@ so the interpreter keeps the launcher's process id). ``allocbench.interpreters.f
 finds them. Needs root (debootstrap, mount, chroot). Standard library only.
 """
 
+# size: over 400 lines, one job (make pythons) whose steps, the host's mirror, debootstrap,
+# apt, the launchers and the stamp, read top to bottom in the order it runs them.
+
 from __future__ import annotations
 
 import argparse
