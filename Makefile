@@ -28,36 +28,15 @@ PY_SRC := $(shell find python -name '*.py')
 
 .PHONY: bench-extension help venv build build-all test lint fmt cargo-test pytest clean asv-check history dashboard regress stress bench report report-compare bench-instructions regress-instructions pythons hazards mutants
 
-help:
-	@echo "make venv                  create .venv with the pinned tools (requirements/dev.txt)"
-	@echo "make build FLAVOUR=<name>  build one flavour into build/flavours/<name> ($(FLAVOURS_ALL))"
-	@echo "make build-all             build every flavour"
-	@echo "make test                  lint, cargo test, build every flavour, run the test suite"
-	@echo "                           (PY=3.15: the per-interpreter tests on that interpreter only)"
-	@echo "make lint                  cargo fmt --check, cargo clippy -D warnings, ruff check/format --check"
-	@echo "make fmt                   cargo fmt and ruff format"
-	@echo "make bench-instructions    instructions/op of every timed workload per flavour (callgrind; FLAVOURS, FILTER, PY)"
-	@echo "make regress-instructions BASE=<rev>  instruction counts BASE vs HEAD; fails past THRESHOLD (0.01)"
-	@echo "make stress                the reliability suite at full size (make test runs it small)"
-	@echo "make mutants               mutation testing: cargo-mutants per flavour, mutmut on the statistics and validation"
-	@echo "                           (PART=rust|python FLAVOURS=a,b; ~16 min; build/mutants/; tests/README.md)"
-	@echo "make history               asv: benchmark the code commits without stored results (FLAVOURS=a,b LIMIT=n PY=3.12)"
-	@echo "make dashboard             asv publish, then serve the dashboard on http://127.0.0.1:$(PORT)/"
-	@echo "make regress BASE=<rev>    asv continuous BASE..HEAD; fails past FACTOR ($(FACTOR)) (FLAVOURS=a,b)"
-	@echo "make bench                 the main job: every flavour side by side with pyperf, compare_to, report"
-	@echo "                           (FLAVOURS=a,b MODE=smoke|quick|rigorous FILTER=<regex> RESULTS=<dir>"
-	@echo "                            MEMORY_LIMIT=<bytes>: RLIMIT_AS of every worker;"
-	@echo "                            PY=3.11,3.15: one run per interpreter + the verdict per interpreter;"
-	@echo "                            PYTHONMALLOC=default|pymalloc|malloc|mimalloc, comma lists too)"
-	@echo "make bench-extension PKG=<name>==<version> (or SRC=<dir>)  a real extension built in every"
-	@echo "                           flavour (as-shipped + each backend), its own tests (also PYTHONMALLOC=debug),"
-	@echo "                           then its workloads (benchmarks/extensions/) side by side"
-	@echo "                           (FLAVOURS=as-shipped,pymem,... MODE FILTER RESULTS PY; results/extensions/)"
-	@echo "make report RUN=<run id>   rebuild results/report/<run id> from the stored pyperf JSON"
-	@echo "make report-compare RUNS=a,b  the verdicts of several stored runs side by side"
-	@echo "make pythons               Debian sid's CPython 3.14, 3.15 in a cached sid root (~/.cache/allocbench; needs root)"
-	@echo "make hazards               the hazard matrix: flavour x interpreter x PYTHONMALLOC, joins without detaching"
-	@echo "                           (FLAVOURS=a,b PY=3.11,3.15 TIMEOUT=<s per cell, 20>; results/hazards/<run id>)"
+# `make help` prints the `##` comment of every target (and the `##` lines right below it),
+# so the list cannot drift from the targets; tests/test_makefile.py checks every .PHONY
+# target has one.
+help: ## this list
+	@awk '/^[a-zA-Z0-9_-]+:.*## / { t = $$0; sub(/:.*/, "", t); d = $$0; sub(/^[^#]*## /, "", d); \
+	        printf "make %-21s %s\n", t, d; more = 1; next } \
+	      more && /^##/ { d = $$0; sub(/^## ?/, "", d); printf "%26s %s\n", "", d; next } \
+	      { more = 0 }' $(firstword $(MAKEFILE_LIST))
+	@echo "flavours (python/allocbench/registry.py): $(FLAVOURS_ALL)"
 
 $(VENV)/.stamp: requirements/dev.txt
 	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
@@ -65,7 +44,7 @@ $(VENV)/.stamp: requirements/dev.txt
 	$(VPY) -m pip install -q -r requirements/dev.txt
 	touch $@
 
-venv: $(VENV)/.stamp
+venv: $(VENV)/.stamp ## create .venv with the pinned tools (requirements/dev.txt)
 
 # A flavour = the wheel built with feature alloc-<name>, installed into its own directory
 # (a PYTHONPATH entry). The stamp keeps a rebuild from happening when nothing changed.
@@ -78,16 +57,16 @@ $(BUILD)/flavours/%/.stamp: $(RUST_SRC) $(PY_SRC) | $(VENV)/.stamp
 	ALLOCBENCH_FLAVOUR=$* PYTHONPATH=$(BUILD)/flavours/$* $(VPY) -c "import allocbench.flavour as f; f.load()"
 	touch $@
 
-build: $(BUILD)/flavours/$(FLAVOUR)/.stamp
+build: $(BUILD)/flavours/$(FLAVOUR)/.stamp ## FLAVOUR=<name>: build one flavour into build/flavours/<name>
 
-build-all: $(foreach f,$(FLAVOURS_ALL),$(BUILD)/flavours/$(f)/.stamp)
+build-all: $(foreach f,$(FLAVOURS_ALL),$(BUILD)/flavours/$(f)/.stamp) ## build every flavour
 
 Cargo.lock:
 	cargo generate-lockfile
 
 # Both packages in every flavour: the extension (allocbench-rustext, feature alloc-<name>)
 # and the allocator crate it uses (allocbench-alloc, feature <name>), tests included.
-lint: $(VENV)/.stamp
+lint: $(VENV)/.stamp ## cargo fmt --check, cargo clippy -D warnings, ruff check/format --check
 	cargo fmt --all --check
 	cargo clippy --quiet --all-targets -p allocbench-rustext --features alloc-pymem -- -D warnings
 	@for f in $(FLAVOURS_ALL); do \
@@ -99,14 +78,14 @@ lint: $(VENV)/.stamp
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-fmt: $(VENV)/.stamp
+fmt: $(VENV)/.stamp ## cargo fmt and ruff format
 	cargo fmt --all
 	$(VENV)/bin/ruff format .
 
 # Unit tests of the backends (allocbench-alloc) and the workloads (allocbench-rustext),
 # without an interpreter (std's allocator is the global one there; the backends are tested
 # as values).
-cargo-test:
+cargo-test: ## cargo test of allocbench-alloc and rustext in every flavour (no interpreter)
 	@for f in $(FLAVOURS_ALL); do \
 	  echo "cargo test: allocbench-alloc $$f"; \
 	  cargo test --quiet -p allocbench-alloc --lib --features $$f || exit 1; \
@@ -114,18 +93,19 @@ cargo-test:
 	  cargo test --quiet -p allocbench-rustext --lib --no-default-features --features alloc-$$f || exit 1; \
 	done
 
-pytest: build-all
+pytest: build-all ## the pytest suite against every built flavour (PY=3.15: those interpreters only)
 	ALLOCBENCH_PY="$(PY)" $(VPY) -m pytest -q tests
 
 # asv check and a quick dry run against an existing environment holding one flavour; the
 # scratch dir keeps results/ untouched.
-asv-check: $(BUILD)/flavours/system/.stamp
+asv-check: $(BUILD)/flavours/system/.stamp ## asv check and a quick dry run in a scratch dir (system flavour)
 	$(VPY) tools/asv_check.py system $(BUILD)/wheels/system $(BUILD)/asv-check
 
-test: lint cargo-test build-all pytest asv-check
+test: lint cargo-test build-all pytest asv-check ## lint, cargo test, build every flavour, the test suite, asv-check
+## (PY=3.15: the per-interpreter tests on that interpreter only)
 
 # Reliability at full size: 20x the operations of the fast subset in `make test`.
-stress: build-all
+stress: build-all ## the reliability suite at full size (make test runs it small; PY=...)
 	ALLOCBENCH_STRESS=long ALLOCBENCH_PY="$(PY)" $(VPY) -m pytest -q tests/test_stress.py
 
 # ---- asv: the stored history and its dashboard ----------------------------------------
@@ -137,19 +117,19 @@ LIMIT ?= 0
 ASV_PYTHON ?= $(if $(PY),$(PY),3.11)
 FLAVOURS_ARG = $(if $(FLAVOURS),--flavours $(FLAVOURS),)
 
-history: $(VENV)/.stamp
+history: $(VENV)/.stamp ## asv: benchmark the code commits without stored results (FLAVOURS=a,b LIMIT=n PY=3.12)
 	$(VPY) tools/asv_history.py $(FLAVOURS_ARG) --limit $(LIMIT) --python $(ASV_PYTHON)
 
-dashboard: $(VENV)/.stamp
+dashboard: $(VENV)/.stamp ## asv publish, then serve the dashboard on http://127.0.0.1:PORT/ (PORT=8080)
 	$(VPY) tools/asv_publish.py
 	@echo "serving .asv/html on http://127.0.0.1:$(PORT)/ (Ctrl-C stops)"
 	$(VPY) -m http.server --bind 127.0.0.1 --directory .asv/html $(PORT)
 
-regress: $(VENV)/.stamp
+regress: $(VENV)/.stamp ## BASE=<rev>: asv continuous BASE..HEAD; fails past FACTOR (1.25) (FLAVOURS=a,b)
 	@test -n "$(BASE)" || { echo "make regress needs BASE=<git revision>"; exit 2; }
 	$(VPY) tools/asv_regress.py $(BASE) $(FLAVOURS_ARG) --factor $(FACTOR) --python $(ASV_PYTHON)
 
-clean:
+clean: ## remove build/ and .venv
 	rm -rf $(BUILD) $(VENV)
 
 # ---- make bench: every flavour side by side (python/allocbench/bench.py) --------------------
@@ -165,7 +145,11 @@ RESULTS ?= results
 MEMORY_LIMIT ?=
 
 # Builds only the flavours asked for (a no-op when they are up to date).
-bench: $(foreach f,$(BENCH_FLAVOURS),$(BUILD)/flavours/$(f)/.stamp)
+bench: $(foreach f,$(BENCH_FLAVOURS),$(BUILD)/flavours/$(f)/.stamp) ## the main job: every flavour side by side with pyperf, compare_to, report
+## (FLAVOURS=a,b MODE=smoke|quick|rigorous FILTER=<regex> RESULTS=<dir>
+##  MEMORY_LIMIT=<bytes>: RLIMIT_AS of every worker;
+##  PY=3.11,3.15: one run per interpreter + the verdict per interpreter;
+##  PYTHONMALLOC=default|pymalloc|malloc|mimalloc, comma lists too)
 	PYTHONPATH=python $(VPY) -m allocbench.bench --flavours "$(BENCH_FLAVOURS)" \
 	  --mode "$(MODE)" --filter '$(FILTER)' --out "$(RESULTS)" \
 	  --python "$(PY)" --pythonmalloc "$(PYTHONMALLOC)" \
@@ -177,30 +161,33 @@ PKG ?=
 SRC ?=
 EXT_FLAVOURS = $(if $(FLAVOURS),$(FLAVOURS),$(subst $(space),$(comma),as-shipped $(FLAVOURS_ALL)))
 
-bench-extension: $(VENV)/.stamp
+bench-extension: $(VENV)/.stamp ## PKG=<name>==<version> (or SRC=<dir>): a real extension built in every
+## flavour (as-shipped + each backend), its own tests (also PYTHONMALLOC=debug),
+## then its workloads (benchmarks/extensions/) side by side
+## (FLAVOURS=as-shipped,pymem,... MODE FILTER RESULTS PY; results/extensions/)
 	PYTHONPATH=python $(VPY) -m allocbench.extension $(if $(PKG),--pkg '$(PKG)',) \
 	  $(if $(SRC),--src '$(SRC)',) --flavours '$(EXT_FLAVOURS)' --mode '$(MODE)' \
 	  --filter '$(FILTER)' --results '$(RESULTS)' $(if $(PY),--python '$(PY)',)
 
 # Needs only the venv: the report is drawn from the stored JSON, nothing is built or run.
-report: $(VENV)/.stamp
+report: $(VENV)/.stamp ## RUN=<run id>: rebuild results/report/<run id> from the stored pyperf JSON
 	@test -n "$(RUN)" || { echo "make report needs RUN=<run id>; stored runs: $$(ls $(RESULTS)/pyperf 2>/dev/null | tr '\n' ' ')"; exit 2; }
 	PYTHONPATH=python $(VPY) -m allocbench.report "$(RESULTS)/pyperf/$(RUN)" --out "$(RESULTS)/report/$(RUN)"
 
 # The verdicts of several stored runs side by side (e.g. one per interpreter or PYTHONMALLOC);
 # written to $(RESULTS)/report/<a>_vs_<b>.
-report-compare: $(VENV)/.stamp
+report-compare: $(VENV)/.stamp ## RUNS=a,b: the verdicts of several stored runs side by side
 	@test -n "$(RUNS)" || { echo "make report-compare needs RUNS=<run id>,<run id>[,…]; stored runs: $$(ls $(RESULTS)/pyperf 2>/dev/null | tr '\n' ' ')"; exit 2; }
 	PYTHONPATH=python $(VPY) -m allocbench.report $(foreach r,$(subst $(comma), ,$(RUNS)),"$(RESULTS)/pyperf/$(r)")
 
 # ---- instruction counts (python/allocbench/instructions.py) ------------------------------
 THRESHOLD ?= 0.01
 
-bench-instructions: $(foreach f,$(BENCH_FLAVOURS),$(BUILD)/flavours/$(f)/.stamp)
+bench-instructions: $(foreach f,$(BENCH_FLAVOURS),$(BUILD)/flavours/$(f)/.stamp) ## instructions/op of every timed workload per flavour (callgrind; FLAVOURS, FILTER, PY)
 	PYTHONPATH=python $(VPY) -m allocbench.bench --instructions --flavours "$(BENCH_FLAVOURS)" \
 	  --filter '$(FILTER)' --out "$(RESULTS)" $(if $(PY),--python "$(PY)",)
 
-regress-instructions: $(VENV)/.stamp
+regress-instructions: $(VENV)/.stamp ## BASE=<rev>: instruction counts BASE vs HEAD; fails past THRESHOLD (0.01)
 	@test -n "$(BASE)" || { echo "make regress-instructions needs BASE=<git revision>"; exit 2; }
 	$(VPY) tools/regress_instructions.py $(BASE) $(if $(FLAVOURS),--flavours $(FLAVOURS),) \
 	  --threshold $(THRESHOLD) $(if $(FILTER),--filter '$(FILTER)',)
@@ -210,7 +197,7 @@ regress-instructions: $(VENV)/.stamp
 # made on the first run and refreshed (apt-get update, full-upgrade) on later ones, and
 # launchers in ~/.cache/allocbench/bin that find_python("3.15") finds. Needs root. Runs with
 # the venv's interpreter when there is one (standard library only).
-pythons:
+pythons: ## Debian sid's CPython 3.14, 3.15 in a cached sid root (~/.cache/allocbench; needs root)
 	PYTHONPATH=python $(firstword $(wildcard $(VPY)) $(PYTHON)) -m allocbench.pythons
 
 # ---- the hazard matrix (python/allocbench/hazards.py) ----------------------------------------
@@ -220,7 +207,8 @@ pythons:
 # tracemalloc. Knobs: FLAVOURS, PY (interpreter ids, default: all present), TIMEOUT.
 TIMEOUT ?= 20
 
-hazards: $(foreach f,$(BENCH_FLAVOURS),$(BUILD)/flavours/$(f)/.stamp)
+hazards: $(foreach f,$(BENCH_FLAVOURS),$(BUILD)/flavours/$(f)/.stamp) ## the hazard matrix: flavour x interpreter x PYTHONMALLOC, joins without detaching
+## (FLAVOURS=a,b PY=3.11,3.15 TIMEOUT=<s per cell, 20>; results/hazards/<run id>)
 	PYTHONPATH=python $(VPY) -m allocbench.hazards --flavours "$(BENCH_FLAVOURS)" \
 	  $(if $(PY),--pythons "$(PY)",) --timeout "$(TIMEOUT)" --results "$(RESULTS)"
 
@@ -255,7 +243,8 @@ MUTMUT_SELECT := \
   $(foreach f,_get _run,allocbench.catalogue.x$(f)__mutmut_*)
 MUTMUT_TESTS := conftest.py helpers.py test_catalogue.py test_bench.py test_mutation_kills.py
 
-mutants: $(VENV)/.stamp
+mutants: $(VENV)/.stamp ## mutation testing: cargo-mutants per flavour, mutmut on the statistics and validation
+## (PART=rust|python FLAVOURS=a,b; ~16 min; build/mutants/; tests/README.md)
 ifneq ($(filter rust,$(PART)),)
 	@cargo mutants --version 2>/dev/null | grep -qx 'cargo-mutants $(CARGO_MUTANTS_VERSION)' \
 	  || cargo install --locked cargo-mutants@$(CARGO_MUTANTS_VERSION)
