@@ -24,7 +24,7 @@ PYTHONMALLOC ?=
 unexport PYTHONMALLOC
 
 RUST_SRC := $(shell find rustext crates -name '*.rs' ! -name 'tests.rs' -o -name '*.c' -o -name 'Cargo.toml') Cargo.toml Cargo.lock pyproject.toml
-PY_SRC := $(shell find python -name '*.py')
+PY_SRC := $(shell find python -name '*.py' -o -name '*.pyi')
 
 .PHONY: bench-extension help venv build build-all test lint fmt cargo-test pytest clean asv-check history dashboard regress stress bench report report-compare bench-instructions regress-instructions pythons hazards mutants
 
@@ -66,7 +66,10 @@ Cargo.lock:
 
 # Both packages in every flavour: the extension (allocbench-rustext, feature alloc-<name>)
 # and the allocator crate it uses (allocbench-alloc, feature <name>), tests included.
-lint: $(VENV)/.stamp ## cargo fmt --check, cargo clippy -D warnings, ruff check/format --check
+# The stub of the extension (python/allocbench/_rustext.pyi) is checked against a built
+# flavour: mypy reads the stub from the source tree, stubtest imports the system build.
+lint: $(VENV)/.stamp $(BUILD)/flavours/system/.stamp ## cargo fmt --check, cargo clippy -D warnings, ruff check/format
+## --check, mypy.stubtest of the extension's stub against the system flavour
 	cargo fmt --all --check
 	cargo clippy --quiet --all-targets -p allocbench-rustext --features alloc-pymem -- -D warnings
 	@for f in $(FLAVOURS_ALL); do \
@@ -77,6 +80,8 @@ lint: $(VENV)/.stamp ## cargo fmt --check, cargo clippy -D warnings, ruff check/
 	done
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	MYPY_CACHE_DIR=$(BUILD)/mypy-cache MYPYPATH=python PYTHONPATH=$(BUILD)/flavours/system \
+	  ALLOCBENCH_FLAVOUR=system $(VPY) -m mypy.stubtest allocbench._rustext
 
 fmt: $(VENV)/.stamp ## cargo fmt and ruff format
 	cargo fmt --all

@@ -170,6 +170,7 @@ impl RustBuffer {
             data: vec![1u8; size],
         })
     }
+    /// The buffer's size in bytes.
     fn __len__(&self) -> usize {
         self.data.len()
     }

@@ -34,8 +34,10 @@ fn _begin_shutdown() {
     pyapi::begin_shutdown();
 }
 
-/// Subinterpreters are not supported: PyO3 refuses a second interpreter, and the PyMem
-/// backend's fallback and deferred-free state is process-wide.
+/// allocbench's extension, built once per allocator backend (its flavour): the workloads,
+/// the tests' hooks, and the hazard and soundness probes. Subinterpreters are not supported:
+/// PyO3 refuses a second interpreter, and the PyMem backend's fallback and deferred-free
+/// state is process-wide.
 #[pymodule(gil_used = true)]
 fn _rustext(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
