@@ -26,7 +26,7 @@ unexport PYTHONMALLOC
 RUST_SRC := $(shell find rustext crates -name '*.rs' ! -name 'tests.rs' -o -name '*.c' -o -name 'Cargo.toml') Cargo.toml Cargo.lock pyproject.toml
 PY_SRC := $(shell find python -name '*.py' -o -name '*.pyi')
 
-.PHONY: bench-extension help venv build build-all test lint fmt cargo-test pytest clean asv-check history dashboard regress stress bench report report-compare bench-instructions regress-instructions pythons hazards mutants
+.PHONY: bench-extension help venv build build-all test lint fmt cargo-test pytest clean asv-check history dashboard regress stress bench report report-compare bench-instructions regress-instructions review pythons hazards mutants
 
 # `make help` prints the `##` comment of every target (and the `##` lines right below it),
 # so the list cannot drift from the targets; tests/test_makefile.py checks every .PHONY
@@ -122,17 +122,30 @@ LIMIT ?= 0
 ASV_PYTHON ?= $(if $(PY),$(PY),3.11)
 FLAVOURS_ARG = $(if $(FLAVOURS),--flavours $(FLAVOURS),)
 
-history: $(VENV)/.stamp ## asv: benchmark the code commits without stored results (FLAVOURS=a,b LIMIT=n PY=3.12)
-	$(VPY) tools/asv_history.py $(FLAVOURS_ARG) --limit $(LIMIT) --python $(ASV_PYTHON)
+# BENCH=<regex>: only those benchmarks (e.g. deterministic); REVS=<git range> (default HEAD);
+# SPREAD=1: LIMIT commits spread evenly over the range instead of the newest.
+BENCH ?=
+REVS ?=
+SPREAD ?=
+history: $(VENV)/.stamp ## asv: benchmark the code commits without stored results (FLAVOURS=a,b LIMIT=n PY=3.12
+##  BENCH=<regex> REVS=<git range> SPREAD=1)
+	$(VPY) tools/asv_history.py $(FLAVOURS_ARG) --limit $(LIMIT) --python $(ASV_PYTHON) \
+	  $(if $(BENCH),--bench '$(BENCH)',) $(if $(REVS),--revs '$(REVS)',) \
+	  $(if $(filter 1 yes true,$(SPREAD)),--spread,)
 
 dashboard: $(VENV)/.stamp ## asv publish, then serve the dashboard on http://127.0.0.1:PORT/ (PORT=8080)
 	$(VPY) tools/asv_publish.py
 	@echo "serving .asv/html on http://127.0.0.1:$(PORT)/ (Ctrl-C stops)"
 	$(VPY) -m http.server --bind 127.0.0.1 --directory .asv/html $(PORT)
 
+# DETERMINISTIC=1: gate on the callgrind lines only (bench_deterministic), factor 1 + THRESHOLD.
+DETERMINISTIC ?=
 regress: $(VENV)/.stamp ## BASE=<rev>: asv continuous BASE..HEAD; fails past FACTOR (1.25) (FLAVOURS=a,b)
+## (DETERMINISTIC=1: the callgrind lines only, factor 1 + THRESHOLD)
 	@test -n "$(BASE)" || { echo "make regress needs BASE=<git revision>"; exit 2; }
-	$(VPY) tools/asv_regress.py $(BASE) $(FLAVOURS_ARG) --factor $(FACTOR) --python $(ASV_PYTHON)
+	$(VPY) tools/asv_regress.py $(BASE) $(FLAVOURS_ARG) --factor $(FACTOR) --python $(ASV_PYTHON) \
+	  $(if $(BENCH),--bench '$(BENCH)',) \
+	  $(if $(filter 1 yes true,$(DETERMINISTIC)),--deterministic --threshold $(THRESHOLD),)
 
 clean: ## remove build/ and .venv
 	rm -rf $(BUILD) $(VENV)
@@ -148,17 +161,22 @@ MODE ?= quick
 FILTER ?=
 RESULTS ?= results
 MEMORY_LIMIT ?=
+# REPLICATE=1 (or yes, true): two interleaved halves, each its own run, and their agreement.
+REPLICATE ?=
 
 # Builds only the flavours asked for (a no-op when they are up to date).
 bench: $(foreach f,$(BENCH_FLAVOURS),$(BUILD)/flavours/$(f)/.stamp) ## the main job: every flavour side by side with pyperf, compare_to, report
 ## (FLAVOURS=a,b MODE=smoke|quick|rigorous FILTER=<regex> RESULTS=<dir>
 ##  MEMORY_LIMIT=<bytes>: RLIMIT_AS of every worker;
 ##  PY=3.11,3.15: one run per interpreter + the verdict per interpreter;
-##  PYTHONMALLOC=default|pymalloc|malloc|mimalloc, comma lists too)
+##  PYTHONMALLOC=default|pymalloc|malloc|mimalloc, comma lists too;
+##  REPLICATE=1: the plan twice, rounds alternating, into <run id>-a and -b,
+##  and whether their verdicts agree: report/<run id>-replication)
 	PYTHONPATH=python $(VPY) -m allocbench.bench --flavours "$(BENCH_FLAVOURS)" \
 	  --mode "$(MODE)" --filter '$(FILTER)' --out "$(RESULTS)" \
 	  --python "$(PY)" --pythonmalloc "$(PYTHONMALLOC)" \
-	  $(if $(MEMORY_LIMIT),--memory-limit $(MEMORY_LIMIT),)
+	  $(if $(MEMORY_LIMIT),--memory-limit $(MEMORY_LIMIT),) \
+	  $(if $(filter 1 yes true,$(REPLICATE)),--replicate,)
 
 # A real extension in every flavour (python/allocbench/extension.py): PKG=orjson==3.13.0 (the
 # sdist from PyPI, cached under build/extensions) or SRC=<maturin project on disk>.
@@ -180,22 +198,37 @@ report: $(VENV)/.stamp ## RUN=<run id>: rebuild results/report/<run id> from the
 	PYTHONPATH=python $(VPY) -m allocbench.report "$(RESULTS)/pyperf/$(RUN)" --out "$(RESULTS)/report/$(RUN)"
 
 # The verdicts of several stored runs side by side (e.g. one per interpreter or PYTHONMALLOC);
-# written to $(RESULTS)/report/<a>_vs_<b>.
+# of two runs (e.g. the halves of make bench REPLICATE=1, or one plan on two days) also whether
+# their verdicts agree; written to $(RESULTS)/report/<a>_vs_<b>.
 report-compare: $(VENV)/.stamp ## RUNS=a,b: the verdicts of several stored runs side by side
+## (two runs: do they agree? e.g. RUNS=<id>-a,<id>-b of a REPLICATE=1 run)
 	@test -n "$(RUNS)" || { echo "make report-compare needs RUNS=<run id>,<run id>[,…]; stored runs: $$(ls $(RESULTS)/pyperf 2>/dev/null | tr '\n' ' ')"; exit 2; }
 	PYTHONPATH=python $(VPY) -m allocbench.report $(foreach r,$(subst $(comma), ,$(RUNS)),"$(RESULTS)/pyperf/$(r)")
 
 # ---- instruction counts (python/allocbench/instructions.py) ------------------------------
 THRESHOLD ?= 0.01
 
-bench-instructions: $(foreach f,$(BENCH_FLAVOURS),$(BUILD)/flavours/$(f)/.stamp) ## instructions/op of every timed workload per flavour (callgrind; FLAVOURS, FILTER, PY)
+bench-instructions: $(foreach f,$(BENCH_FLAVOURS),$(BUILD)/flavours/$(f)/.stamp) ## instructions/op and est. cycles/op of every timed workload per flavour
+## (callgrind + its cache simulation; FLAVOURS, FILTER, PY)
 	PYTHONPATH=python $(VPY) -m allocbench.bench --instructions --flavours "$(BENCH_FLAVOURS)" \
 	  --filter '$(FILTER)' --out "$(RESULTS)" $(if $(PY),--python "$(PY)",)
 
 regress-instructions: $(VENV)/.stamp ## BASE=<rev>: instruction counts BASE vs HEAD; fails past THRESHOLD (0.01)
 	@test -n "$(BASE)" || { echo "make regress-instructions needs BASE=<git revision>"; exit 2; }
-	$(VPY) tools/regress_instructions.py $(BASE) $(if $(FLAVOURS),--flavours $(FLAVOURS),) \
-	  --threshold $(THRESHOLD) $(if $(FILTER),--filter '$(FILTER)',)
+	$(VPY) tools/regress_instructions.py '$(BASE)' $(if $(FLAVOURS),--flavours $(FLAVOURS),) \
+	  --threshold $(THRESHOLD) $(if $(FILTER),--filter '$(FILTER)',) $(if $(PY),--python '$(PY)',)
+
+# A pull-request comment (tools/review.py): BASE and HEAD (default: HEAD) built and counted
+# as regress-instructions does, every point per flavour improved/regressed/same by
+# instructions and est. cycles per op (THRESHOLD), the changed points with the wall time of
+# stored make bench runs of both commits. Knobs: HEAD, FLAVOURS (default all), FILTER, PY.
+review: $(VENV)/.stamp ## BASE=<rev>: a pull-request comment: per flavour, points improved/regressed/same
+## (instructions and est. cycles, THRESHOLD), changed points with wall time of stored runs;
+## build/review/<base>..<head>.md (HEAD=<rev> FLAVOURS=a,b FILTER=<regex> PY=<id>)
+	@test -n "$(BASE)" || { echo "make review needs BASE=<git revision>"; exit 2; }
+	$(VPY) tools/review.py '$(BASE)' --head '$(or $(HEAD),HEAD)' \
+	  $(if $(FLAVOURS),--flavours $(FLAVOURS),) --threshold $(THRESHOLD) \
+	  $(if $(FILTER),--filter '$(FILTER)',) $(if $(PY),--python '$(PY)',)
 
 # ---- Debian sid's CPython 3.14 and 3.15 (python/allocbench/pythons.py) ---------------------
 # A debootstrapped sid root cached in ~/.cache/allocbench/sid-root ($ALLOCBENCH_SID_ROOT),
@@ -243,10 +276,12 @@ MUTANTS_FILES_system := $(ALLOC_SRC)/system.rs $(ALLOC_SRC)/checks/rng.rs rustex
 MUTANTS_EXCLUDE := rustext/src/workloads/c_pair.rs
 # mutmut mutates these functions only (its mutant names: module.x_function, module.xǁClassǁmethod).
 MUTMUT_SELECT := \
-  $(foreach f,_betacf betainc t_two_tailed_p welch log_ratio geomean_ratio rsd,allocbench.report.x_$(f)__mutmut_*) \
+  $(foreach f,round_ratio family_ratio welch_ratio rsd agreement,allocbench.report.x_$(f)__mutmut_*) \
+  $(foreach f,outcome within contains,allocbench.report.xǁRoundRatioǁ$(f)__mutmut_*) \
   $(foreach f,*Param*allowed *Param*check *Workload*validate *Workload*param *Workload*run,allocbench.workload.x$(f)__mutmut_*) \
   $(foreach f,_get _run,allocbench.catalogue.x$(f)__mutmut_*)
-MUTMUT_TESTS := conftest.py helpers.py test_catalogue.py test_bench.py test_mutation_kills.py
+MUTMUT_TESTS := conftest.py helpers.py test_catalogue.py test_bench.py test_mutation_kills.py \
+  test_verdict.py
 
 mutants: $(VENV)/.stamp ## mutation testing: cargo-mutants per flavour, mutmut on the statistics and validation
 ## (PART=rust|python FLAVOURS=a,b; ~16 min; build/mutants/; tests/README.md)

@@ -124,23 +124,6 @@ def extension_metadata() -> dict[str, Any]:
     }
 
 
-def load_workloads(path: str):
-    """An extension's workload file as a module (under its own name, so a file named
-    ``orjson.py`` does not shadow orjson), checked to define ``WORKLOADS``."""
-    import importlib.util
-
-    name = "allocbench_extension_" + re.sub(r"\W", "_", os.path.basename(path)[:-3])
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None or not path.endswith(".py"):
-        raise SystemExit(f"--workloads must be a Python file; got {path!r}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    if not getattr(module, "WORKLOADS", None):
-        raise SystemExit(f"{path} defines no WORKLOADS")
-    return module
-
-
 def point_metadata(w: catalogue.Workload, params: dict[str, Any]) -> dict[str, Any]:
     return {
         "workload": w.name,
@@ -271,7 +254,12 @@ def main() -> None:
     args.inherit_environ = sorted(set(args.inherit_environ or ()) | set(INHERITED_ENVIRON))
 
     if args.workloads:
-        module = load_workloads(args.workloads)
+        from allocbench.extension_workloads import load_workloads
+
+        try:
+            module = load_workloads(args.workloads)
+        except ValueError as e:
+            raise SystemExit(f"--workloads: {e}") from e
         workloads, base = module.WORKLOADS, extension_metadata()
     else:
         module = load()

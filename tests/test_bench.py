@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import math
 import os
 import re
 import shutil
@@ -163,22 +162,34 @@ def test_pyperf_tools_read_the_json(smoke_run):
     assert re.search(r"^interpreter \S+: CPython .*\(default \(PY not given\)", stdout, re.M)
 
 
-def test_report_has_plots_targets_and_verdict(smoke_run):
+def test_report_leads_with_the_answer_and_ends_with_the_targets(smoke_run):
     out, run_dir, _ = smoke_run
     report_dir = out / "report" / run_dir.name
     html = (report_dir / "index.html").read_text()
     md = (report_dir / "index.md").read_text()
-    for png in ("size_scaling", "raw_ratio", "realloc", "fragmentation", "threads", "interplay"):
+    pngs = ("verdict", "size_scaling", "raw_ratio", "realloc", "fragmentation", "threads")
+    for png in (*pngs, "interplay"):
         path = report_dir / f"{png}.png"
         assert path.stat().st_size > 10_000, png
         assert f"{png}.png" in html and f"{png}.png" in md
     data = report.load_run(run_dir)
     for draw in report.PLOTS:
         assert draw(data, out).points > 0, draw.__name__
-    assert "## Targets" in md and "small-block churn" in md and "PyMem_Calloc" in md
-    assert md.rstrip().endswith("|") and "## Verdict" in md  # ends with the verdict table
+    headings = re.findall(r"^## (.*)$", md, re.M)
+    assert headings[:3] == ["The answer", "Every flavour / system", "Plots"], headings
+    assert headings[-1] == "Targets of the project"
+    assert "small-block churn" in md and "PyMem_Calloc" in md
+    # The first image is the verdict at a glance.
+    assert re.findall(r"^!\[[^]]*\]\(([^)]+)\)", md, re.M)[0] == "verdict.png"
     families = {v.family for v in report.verdicts(data)}
     assert {"throughput", "raw", "realloc", "zeroed", "threads", "fragmentation"} <= families
+    answer = md[md.index("## The answer") : md.index("## Every flavour")]
+    assert "| family | answer | by how much | how sure | advice |" in answer
+    for v in report.verdicts(data):
+        row = next(line for line in answer.splitlines() if line.startswith(f"| {v.family} |"))
+        rounds = SMOKE.memory_rounds if v.memory else SMOKE.rounds
+        assert f"{report._rounds_words(rounds)} x" in row
+        assert (v.winner or "tie: ") in row
 
 
 def test_make_report_regenerates_from_stored_json(smoke_run, tmp_path):
@@ -213,6 +224,97 @@ def test_bench_never_writes_into_an_existing_run(smoke_run):
     out, run_dir, _ = smoke_run
     with pytest.raises(bench.BenchError, match="never overwritten"):
         bench.run_bench(list(FLAVOURS2), "smoke", SMOKE_FILTER, out, run_dir.name)
+
+
+# ---- make bench REPLICATE=1 -------------------------------------------------------------------
+
+# One family (throughput), two points: the fastest replicated run.
+REPLICATE_FILTER = r"^churn_batch\[size=(16|64),live=1024,order=lifo\]"
+
+
+@pytest.fixture(scope="module")
+def replicated_run(tmp_path_factory):
+    """``make bench REPLICATE=1`` in smoke mode, one family, into a temporary results root."""
+    out = tmp_path_factory.mktemp("results")
+    proc = subprocess.run(
+        ["make", "-C", str(ROOT), "bench", f"FLAVOURS={','.join(FLAVOURS2)}", "MODE=smoke",
+         f"FILTER={REPLICATE_FILTER}", f"RESULTS={out}", "REPLICATE=1"],
+        capture_output=True, text=True, timeout=1800, env=_env(),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    return out, sorted((out / "pyperf").iterdir()), proc.stdout
+
+
+def test_replicate_stores_each_half_as_a_complete_run(replicated_run):
+    out, runs, _ = replicated_run
+    assert [r.name[-2:] for r in runs] == ["-a", "-b"]
+    base = runs[0].name[:-2]
+    assert runs[1].name == base + "-b"
+    dates: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for run, half in zip(runs, "ab", strict=True):
+        record = json.loads((run / "run.json").read_text())
+        assert record["status"] == "done" and record["run_id"] == run.name
+        assert record["replicate"]["half"] == half
+        assert record["replicate"]["runs"] == [r.name for r in runs]
+        assert record["replicate"]["report"] == f"{base}-replication"
+        assert record["mode_settings"]["rounds"] == SMOKE.rounds
+        for f in FLAVOURS2:
+            suite = pyperf.BenchmarkSuite.load(str(run / f"{f}.json"))
+            for name in suite.get_benchmark_names():
+                b = suite.get_benchmark(name)
+                mds = [r.get_metadata() for r in b.get_runs()]
+                # Each half has a complete set of rounds, numbered as a run's are.
+                assert sorted(int(m["bench_round"]) for m in mds) == [1, 2]
+                assert {m["bench_half"] for m in mds} == {half}
+                assert {m["bench_run"] for m in mds} == {run.name}
+                for m in mds:
+                    dates.setdefault((f, name), []).append((m["date"], half))
+        # Each half is an ordinary run: its own report, from its own files.
+        assert (out / "report" / run.name / "index.html").exists()
+        assert report.verdicts(report.load_run(run))
+    # The halves alternate in time: per flavour and benchmark, a b a b.
+    for key, seen in dates.items():
+        assert [h for _, h in sorted(seen)] == ["a", "b", "a", "b"], key
+
+
+def test_replicate_reports_whether_the_halves_agree(replicated_run, tmp_path):
+    out, runs, stdout = replicated_run
+    base = runs[0].name[:-2]
+    md = (out / "report" / f"{base}-replication" / "index.md").read_text()
+    assert md.startswith(f"# allocbench replication: {base}-a, {base}-b\n")
+    section = md[md.index("## Replication") : md.index("## The runs")]
+    agree = report.replication(report.load_run(runs[0]), report.load_run(runs[1]))
+    assert [g.family for g in agree] == ["throughput"]
+    n = sum(g.same for g in agree)
+    assert f"{n} of 1 families agree" in section and f"{n} of 1 families agree" in stdout
+    row = next(line for line in section.splitlines() if line.startswith("| throughput |"))
+    assert row.split("|")[4].strip() == ("yes" if n else "no")
+    # make report-compare RUNS=<id>-a,<id>-b draws the same section from the stored JSON.
+    results = tmp_path / "results"
+    for run in runs:
+        shutil.copytree(run, results / "pyperf" / run.name)
+    proc = subprocess.run(
+        ["make", "-s", "-C", str(ROOT), "report-compare", f"RUNS={runs[0].name},{runs[1].name}",
+         f"RESULTS={results}"],
+        capture_output=True, text=True, env=_env(), timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    again = (results / "report" / f"{runs[0].name}_vs_{runs[1].name}" / "index.md").read_text()
+    assert again[again.index("## Replication") : again.index("## The runs")] == section
+
+
+def test_replicate_refuses_counting_and_existing_halves(replicated_run, tmp_path):
+    out, runs, _ = replicated_run
+    with pytest.raises(bench.BenchError, match=r"-a exists: a run is never overwritten"):
+        bench.run_plan(list(FLAVOURS2), "smoke", REPLICATE_FILTER, out, runs[0].name[:-2],
+                       replicate=True)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "allocbench.bench", "--instructions", "--replicate",
+         "--out", str(tmp_path)],
+        capture_output=True, text=True, cwd=ROOT,
+        env={**_env(), "PYTHONPATH": str(ROOT / "python")},
+    )  # fmt: skip
+    assert proc.returncode == 2 and "--replicate repeats timed rounds" in proc.stderr
 
 
 # ---- the report refuses bad input ------------------------------------------------------------
@@ -361,34 +463,58 @@ def test_schedule_rotates_the_flavours_every_round():
 # ---- statistics ---------------------------------------------------------------------------
 
 
-def test_t_distribution_matches_tables():
-    # Two-tailed critical values of Student's t: p = 0.05 at 2.228 (df 10), 0.10 at 1.812.
-    assert report.t_two_tailed_p(2.228, 10) == pytest.approx(0.05, abs=2e-4)
-    assert report.t_two_tailed_p(1.812, 10) == pytest.approx(0.10, abs=2e-4)
-    assert report.t_two_tailed_p(12.706, 1) == pytest.approx(0.05, abs=2e-4)
-    assert report.t_two_tailed_p(0.0, 5) == pytest.approx(1.0)
-    with pytest.raises(ValueError, match="degrees of freedom"):
-        report.t_two_tailed_p(1.0, 0)
+def test_schedule_of_a_replicated_run_alternates_the_halves():
+    """--replicate: each workload's rounds alternate a, b, a, b; each half is a complete run
+    (every flavour once per round, the leading flavour rotating); calibration once."""
+    mode = bench.MODES["quick"]
+    flavours = ["pymem", "system"]
+    timed = {"churn_batch": ["a", "b"], "alloc_pair": ["c"]}
+    memory = [("fragmentation", "f")]
+    steps = bench.schedule(timed, memory, flavours, mode, halves=("a", "b"))
+    assert [s.workload for s in steps if s.kind == "calibrate"] == ["churn_batch", "alloc_pair"]
+    for kind, name, rounds in (
+        ("time", "churn_batch", mode.rounds),
+        ("time", "alloc_pair", mode.rounds),
+        ("memory", "fragmentation", mode.memory_rounds),
+    ):
+        mine = [s for s in steps if s.kind == kind and s.workload == name]
+        # In time: a1 a1 b1 b1 a2 a2 b2 b2 ... (one step per flavour).
+        order = [(s.round, s.half) for s in mine]
+        expected = [(r, h) for r in range(1, rounds + 1) for h in "ab" for _ in flavours]
+        assert order == expected
+        for half in "ab":
+            per_round: dict[int, list[str]] = {}
+            for s in mine:
+                if s.half == half:
+                    per_round.setdefault(s.round, []).append(s.flavour)
+            assert all(sorted(o) == flavours for o in per_round.values())
+            firsts = [o[0] for _, o in sorted(per_round.items())]
+            assert len(set(firsts)) == len(flavours), (half, firsts)  # rotation in each half
+        # Round r of a and of b start with different flavours.
+        for r in range(1, rounds + 1):
+            a, b = ([s.flavour for s in mine if s.round == r and s.half == h] for h in "ab")
+            assert a[0] != b[0]
+    # Without halves: the plain schedule, no step marked.
+    plain = bench.schedule(timed, memory, flavours, mode)
+    assert all(s.half == "" for s in plain)
+    assert len(steps) - 2 == 2 * (len(plain) - 2)
+    assert "(b)" in steps[-1].describe(mode) and "(" not in plain[-1].describe(mode)
 
 
-def test_welch_test():
-    # means 3 and 5, variances 2.5: t = -2, Welch df = 8, p = 0.0805.
-    t, p = report.welch([1, 2, 3, 4, 5], [3, 4, 5, 6, 7])
-    assert t == pytest.approx(-2.0) and p == pytest.approx(0.0805, abs=5e-4)
-    assert report.welch([1, 1], [1, 1]) == (0.0, 1.0)
-    assert report.welch([1, 1], [2, 2])[1] == 0.0
-    with pytest.raises(ValueError, match=">= 2 values"):
-        report.welch([1], [1, 2])
-
-
-def test_geomean_ratio_and_its_interval():
-    same = [1.0, 1.01, 0.99, 1.0]
-    r = report.geomean_ratio([(same, same), (same, same)])
-    assert r.value == pytest.approx(1.0) and not r.significant and r.significant_benchmarks == 0
-    half = [x / 2 for x in same]
-    r = report.geomean_ratio([(half, same), (same, same)])
-    assert r.value == pytest.approx(math.sqrt(0.5))
-    assert r.significant and r.high < 1 and r.significant_benchmarks == 1
+def test_round_ratio_pairs_rounds_and_takes_students_t():
+    # Per round the flavour is 10 % faster than the reference, while the machine's speed
+    # moves 2x from round to round: the paired ratio stays 0.9 with no spread.
+    ref = {1: 1.0, 2: 2.0, 3: 1.5}
+    fast = {r: 0.9 * v for r, v in ref.items()}
+    r = report.family_ratio([(fast, ref)])
+    assert r.value == pytest.approx(0.9) and r.low == pytest.approx(0.9) and r.rounds == 3
+    assert r.outcome() == "lower"
+    # One slow round (0.9, 0.9, 1.5): the interval widens to include 1: a tie.
+    r = report.round_ratio([0.9, 0.9, 1.5])
+    assert r.low < 1 < r.high and r.outcome() == "tie"
+    # 1 % faster in every round: significant, but within the 2 % margin: a tie.
+    r = report.round_ratio([0.99, 0.991, 0.989])
+    assert r.significant and r.outcome() == "tie" and r.within() == pytest.approx(0.02)
 
 
 def test_memory_figures_are_flattened_by_phase():

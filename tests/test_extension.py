@@ -306,3 +306,52 @@ def test_a_non_directory_replacement_is_refused(project: Path, tmp_path: Path):
         extension_patch.supply_vendored(project, tmp_path)
     (project / ".cargo" / "config.toml").unlink()
     assert extension_patch.supply_vendored(project, tmp_path) == []  # does not vendor
+
+
+# ---- the report, redrawn from stored runs --------------------------------------------------------
+
+
+def _stored(name: str) -> Path:
+    runs = sorted((ROOT / "results" / "extensions").glob(f"{name}-*/*-quick"))
+    assert runs, f"no stored quick run of {name} under results/extensions"
+    return runs[0]
+
+
+def test_the_report_redraws_from_a_stored_run_and_answers(tmp_path: Path):
+    from allocbench import extension_report
+
+    for name in ("orjson", "rpds_py"):
+        run = tmp_path / name
+        shutil.copytree(_stored(name), run)
+        stored = (run / "report.md").read_text()
+        (run / "report.md").unlink()
+        text = extension_report.build(run, ROOT / "results").read_text()
+        assert text == stored  # the stored report is what the stored JSON gives
+        record = json.loads((run / "run.json").read_text())
+        tests = json.loads((run / "tests.json").read_text())
+        assert "## Answer" in text and f"| {record['flavours'][1]} |" in text
+        for r in tests["runs"]:  # every flavour's pass counts are shown
+            assert f"| {r['flavour']} | " in text
+        if tests["left_out"]:
+            assert "Correctness decides first" in text
+            answer = text.split("## Answer")[1].split("##")[0]
+            for f in tests["left_out"]:
+                assert f in answer
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "benchmarks" / "extensions").glob("*.py")))
+def test_every_extension_workload_file_is_valid_without_its_extension(path: Path):
+    """Importing a workload file needs no extension (it imports it inside each workload),
+    and every point passes the catalogue's validation."""
+    module = extension.load_workloads(path)
+    assert module.EXTENSION and module.SHIPPED_LIKE in FLAVOURS
+    assert extension.normalise(module.EXTENSION) == path.stem
+    names = [w.name for w in module.WORKLOADS]
+    assert len(set(names)) == len(names)
+    for w in module.WORKLOADS:
+        for p in (*w.points, w.smoke):
+            assert w.validate(p) == dict(p)
+        with pytest.raises(ValueError, match=f"workload {w.name!r}"):
+            w.validate(
+                {**w.smoke, w.params[0].name: "not allowed" if w.params[0].kind is str else -1}
+            )

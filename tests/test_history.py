@@ -1,8 +1,10 @@
 """The history tools: foreign or corrupted result files are refused with a clear error, and
 an interrupted asv run leaves every earlier result file intact and no truncated JSON."""
 
+import itertools
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -154,3 +156,65 @@ def test_asv_finds_the_interpreter_the_history_asks_for():
         env=env,
     )
     assert out.returncode == 0 and out.stdout.strip() == "(3, 11)"
+
+
+def test_spread_picks_evenly_with_both_ends():
+    commits = [f"c{i}" for i in range(72)]
+    got = asv_history.spread(commits, 10)
+    assert len(got) == 10 and got[0] == "c0" and got[-1] == "c71"
+    assert got == sorted(got, key=commits.index)
+    gaps = [commits.index(b) - commits.index(a) for a, b in itertools.pairwise(got)]
+    assert max(gaps) - min(gaps) <= 1, gaps
+    assert asv_history.spread(commits[:3], 10) == commits[:3]
+
+
+def test_a_commit_is_done_only_when_its_file_holds_the_selected_benchmarks(tmp_path):
+    """make history BENCH=…: a result file of the commit without those benchmarks (an
+    earlier history of other benchmarks) leaves it to do."""
+    names = ["bench_deterministic.AllocPair.track_instructions"]
+    path = tmp_path / "abcdef12-virtualenv-py3.11-ALLOCBENCH_FLAVOURsystem.json"
+    assert not asv_history.is_done(path, names)
+    path.write_text(json.dumps({**_asv_result(), "results": {"bench_x.A.time_a": [1.0]}}))
+    assert asv_history.is_done(path, None)
+    assert not asv_history.is_done(path, names)
+    path.write_text(json.dumps({**_asv_result(), "results": {names[0]: [None, [["64"]]]}}))
+    assert not asv_history.is_done(path, names)  # failed: run it again
+    path.write_text(json.dumps({**_asv_result(), "results": {names[0]: [[140.0], [["64"]]]}}))
+    assert asv_history.is_done(path, names)
+
+
+def test_benchmark_names_match_as_asv_bench_does(tmp_path):
+    f = tmp_path / "benchmarks.json"
+    f.write_text(json.dumps({"a.B.track_x": {}, "c.D.time_y": {}, "version": 2}))
+    assert asv_history.benchmark_names("track_", f) == ["a.B.track_x"]
+    assert asv_history.benchmark_names("^c\\.", f) == ["c.D.time_y"]
+
+
+def test_regress_deterministic_gates_on_the_callgrind_lines(monkeypatch, tmp_path):
+    """make regress DETERMINISTIC=1: asv continuous over bench_deterministic only, with the
+    factor 1 + THRESHOLD."""
+    import asv_regress
+
+    calls = []
+
+    class Done:
+        returncode, stdout = 0, "0" * 40 + "\n"
+
+    def fake_run(cmd, *args, **kwargs):
+        calls.append(cmd)
+        return Done()
+
+    monkeypatch.setattr(asv_regress.subprocess, "run", fake_run)
+    monkeypatch.setattr(asv_regress, "asv_env_for", lambda v: {})
+    monkeypatch.setattr(asv_regress, "config_for", lambda *a: tmp_path / "c.json")
+    rc = asv_regress.main(["HEAD", "--deterministic", "--threshold", "0.02"])
+    assert rc == 0
+    cont = next(c for c in calls if "continuous" in c)
+    assert cont[cont.index("--factor") + 1] == "1.02"
+    assert cont[cont.index("--bench") + 1] == asv_regress.DETERMINISTIC_BENCH
+    assert all(
+        re.search(asv_regress.DETERMINISTIC_BENCH, b) for b in ("bench_deterministic.A.track_x",)
+    )
+    assert not re.search(asv_regress.DETERMINISTIC_BENCH, "bench_throughput.A.time_a")
+    with pytest.raises(SystemExit):
+        asv_regress.main(["HEAD", "--deterministic", "--bench", "x"])

@@ -1,6 +1,6 @@
 """Tests that `make mutants` showed were missing (tests/README.md): the report's statistics
-(incomplete beta, Student's t, Welch's test, the geometric-mean ratio and its interval) checked
-against closed forms and hand-computed values, and the catalogue's parameter validation
+(ratios over rounds with their Student-t interval, Welch's interval, the equivalence margin)
+checked against table values and hand-computed ones, and the catalogue's parameter validation
 checked at every edge of every range. Needs no extension."""
 
 from __future__ import annotations
@@ -13,148 +13,140 @@ import pytest
 from allocbench import catalogue, report
 from allocbench.catalogue import GiB, MiB, Param, get
 
-# ---- the regularised incomplete beta function ------------------------------------------------
+# ---- ratios over rounds and their Student-t interval -------------------------------------------
 
-XS = [0.001, 0.01, 0.1, 0.25, 0.4, 0.5, 0.6, 0.75, 0.9, 0.99, 0.999]
-
-
-@pytest.mark.parametrize("x", XS)
-@pytest.mark.parametrize("a", [0.5, 1.0, 2.5, 7.0, 30.0])
-def test_betainc_matches_its_closed_forms(a, x):
-    # I_x(a, 1) = x^a and I_x(1, a) = 1 - (1 - x)^a, on both sides of the point where the
-    # continued fraction is evaluated for I_x(b, a) instead.
-    assert report.betainc(a, 1.0, x) == pytest.approx(x**a, rel=1e-10, abs=1e-300)
-    assert report.betainc(1.0, a, x) == pytest.approx(1 - (1 - x) ** a, rel=1e-10)
+# Two-sided Student-t quantiles from the tables: t(0.975, df) and t(0.95, 2).
+T975 = {1: 12.706204736174698, 2: 4.302652729749464, 3: 3.182446305284263}
+T95_2 = 2.919985580355516
 
 
-@pytest.mark.parametrize("x", XS)
-def test_betainc_of_one_half_is_the_arcsine_law(x):
-    assert report.betainc(0.5, 0.5, x) == pytest.approx(
-        2 / math.pi * math.asin(math.sqrt(x)), rel=1e-10
-    )
-
-
-@pytest.mark.parametrize("x", XS)
-@pytest.mark.parametrize(("a", "b"), [(2, 3), (3, 2), (5, 9), (12, 4), (20, 20)])
-def test_betainc_of_integers_is_a_binomial_tail(a, b, x):
-    # I_x(a, b) = P(Binomial(a + b - 1, x) >= a) for integer a, b.
-    n = a + b - 1
-    tail = sum(math.comb(n, j) * x**j * (1 - x) ** (n - j) for j in range(a, n + 1))
-    assert report.betainc(a, b, x) == pytest.approx(tail, rel=1e-9, abs=1e-300)
-    # and the symmetry I_x(a, b) = 1 - I_(1-x)(b, a)
-    assert report.betainc(a, b, x) == pytest.approx(1 - report.betainc(b, a, 1 - x), abs=1e-12)
-
-
-def test_betainc_edges_and_domain():
-    assert report.betainc(2.0, 3.0, 0.0) == 0.0
-    assert report.betainc(2.0, 3.0, 1.0) == 1.0
-    for x in (-1e-9, 1.0000001, 2.0):
-        with pytest.raises(ValueError, match=r"x must be in 0\.\.1; got"):
-            report.betainc(2.0, 3.0, x)
-
-
-# ---- Student's t -------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("t", [0.1, 0.5, 1.0, 2.0, 4.303, 12.706, 100.0])
-def test_t_two_tailed_p_matches_the_closed_forms_for_1_2_and_3_degrees(t):
-    # df 1 is the Cauchy distribution; df 2 and 3 have closed forms too.
-    cauchy = 1 - 2 / math.pi * math.atan(t)
-    df2 = 1 - t / math.sqrt(2 + t * t)
-    s = t / math.sqrt(3)
-    df3 = 1 - 2 / math.pi * (math.atan(s) + s / (1 + s * s))
-    for df, p in ((1, cauchy), (2, df2), (3, df3)):
-        assert report.t_two_tailed_p(t, df) == pytest.approx(p, rel=1e-9), df
-        assert report.t_two_tailed_p(-t, df) == report.t_two_tailed_p(t, df)
-
-
-def test_t_two_tailed_p_needs_positive_degrees_of_freedom():
-    assert 0 < report.t_two_tailed_p(1.0, 0.25) < 1
-    for df in (0, -1, -0.5):
-        with pytest.raises(ValueError, match="degrees of freedom must be > 0; got"):
-            report.t_two_tailed_p(1.0, df)
-
-
-# ---- Welch's test ------------------------------------------------------------------------------
-
-
-def test_welch_with_unequal_sizes_and_variances():
-    a, b = [10.0, 12.0, 14.0, 16.0], [1.0, 2.0, 3.0]
-    # Means 13 and 2; variances of the means (20/3)/4 = 5/3 and 1/3: t = 11 / sqrt(2).
-    # Welch-Satterthwaite: df = 2^2 / ((5/3)^2 / 3 + (1/3)^2 / 2) = 4 / (25/27 + 1/18).
-    t_expected = 11 / math.sqrt(2)
-    df_expected = 4 / (25 / 27 + 1 / 18)
-    t, p = report.welch(a, b)
-    assert t == pytest.approx(t_expected, rel=1e-12)
-    assert p == pytest.approx(report.t_two_tailed_p(t_expected, df_expected), rel=1e-9)
-    # The df is Welch's, not the pooled test's n1 + n2 - 2 = 5.
-    assert p != pytest.approx(report.t_two_tailed_p(t_expected, 5), rel=1e-3)
-    t2, p2 = report.welch(b, a)
-    assert (t2, p2) == (pytest.approx(-t), pytest.approx(p))
-
-
-def test_welch_without_spread():
-    assert report.welch([3, 3, 3], [3, 3]) == (0.0, 1.0)
-    assert report.welch([2, 2], [1, 1]) == (math.inf, 0.0)
-    assert report.welch([1, 1], [2, 2]) == (-math.inf, 0.0)
-    # One sample without spread: the other's variance carries the test.
-    t, p = report.welch([5, 5, 5], [1, 2, 3])
-    assert t == pytest.approx(3 / math.sqrt(1 / 3)) and 0 < p < 0.05
-
-
-@pytest.mark.parametrize(("a", "b"), [([1], [1, 2]), ([1, 2], [1]), ([], [])])
-def test_welch_needs_two_values_per_sample(a, b):
-    with pytest.raises(ValueError, match=f"got {len(a)} and {len(b)}"):
-        report.welch(a, b)
-
-
-# ---- ratios and their intervals ----------------------------------------------------------------
-
-
-def test_log_ratio_and_its_delta_method_variance():
-    assert report.log_ratio([2, 2, 2], [1, 1, 1]) == (pytest.approx(math.log(2)), 0.0)
-    # var(mean a) / mean a^2 = (2 / 2) / 2^2; a sample of one value adds nothing.
-    assert report.log_ratio([1, 3], [4]) == (pytest.approx(math.log(0.5)), pytest.approx(0.25))
-    # plus (2 / 2) / 4^2 for b = [3, 5]
-    lr, var = report.log_ratio([1, 3], [3, 5])
-    assert lr == pytest.approx(math.log(0.5)) and var == pytest.approx(0.25 + 1 / 16)
-
-
-def test_geomean_ratio_value_interval_and_significant_benchmarks():
-    # log ratios log(1/2) and log(2): geometric mean 1; variance 0.25 from the first pair
-    # only; half-width Z95 * sqrt(0.25) / 2.
-    r = report.geomean_ratio([([1, 3], [4]), ([2, 2], [1, 1])])
-    half = report.Z95 * 0.5 / 2
+def test_round_ratio_value_and_interval_against_the_tables():
+    # Ratios 2 and 8: logs ln 2 and ln 8, geometric mean 4, stdev of the logs ln 4 / sqrt 2.
+    r = report.round_ratio([2.0, 8.0])
+    half = T975[1] * (math.log(4) / math.sqrt(2)) / math.sqrt(2)
+    assert r.value == pytest.approx(4.0, rel=1e-12) and r.rounds == 2
+    assert r.low == pytest.approx(4 * math.exp(-half), rel=1e-9)
+    assert r.high == pytest.approx(4 * math.exp(half), rel=1e-9)
+    assert r.per_round == (2.0, 8.0)
+    # Three rounds, 90 %: t(0.95, 2).
+    per = [0.5, 1.0, 2.0]
+    logs = [math.log(x) for x in per]
+    sd = math.sqrt(sum(x * x for x in logs) / 2)  # their mean is 0
+    r = report.round_ratio(per, confidence=0.90)
     assert r.value == pytest.approx(1.0)
-    assert r.low == pytest.approx(math.exp(-half)) and r.high == pytest.approx(math.exp(half))
-    assert r.n == 2
-    # Welch runs only where both samples have two values: the second pair (p = 0).
-    assert r.significant_benchmarks == 1
-    assert not r.significant
-    # Ratios 2 and 8: geometric mean 4.
-    r = report.geomean_ratio([([2, 2], [1, 1]), ([8, 8], [1, 1])])
-    assert (r.value, r.low, r.high) == (pytest.approx(4.0),) * 3
-    assert r.significant and r.significant_benchmarks == 2
-    with pytest.raises(ValueError, match=r"^a ratio needs at least one benchmark$"):
-        report.geomean_ratio([])
+    assert r.high == pytest.approx(math.exp(T95_2 * sd / math.sqrt(3)), rel=1e-9)
+    assert r.low == pytest.approx(math.exp(-T95_2 * sd / math.sqrt(3)), rel=1e-9)
+    assert report.round_ratio(per).high == pytest.approx(math.exp(T975[2] * sd / math.sqrt(3)))
 
 
-def test_geomean_ratio_counts_only_welch_significant_pairs():
-    noisy = [1.0, 1.3, 0.7, 1.0]
-    r = report.geomean_ratio([(noisy, [x * 1.01 for x in noisy])])
-    assert r.significant_benchmarks == 0 and not r.significant
-    # A sample of one value on either side: a ratio, but no Welch test.
-    for pair in (([4.0], [1.0, 3.0]), ([1.0, 3.0], [4.0])):
-        r = report.geomean_ratio([pair, ([2, 2], [1, 1])])
-        assert r.significant_benchmarks == 1 and r.n == 2
+def test_round_ratio_of_one_round_has_no_interval_and_bad_input_is_refused():
+    r = report.round_ratio([0.5])
+    assert r.value == 0.5 and r.rounds == 1 and math.isnan(r.low) and math.isnan(r.high)
+    assert r.per_round == (0.5,)
+    assert not r.has_interval and not r.significant and r.outcome() == "tie"
+    assert math.isnan(r.within()) and not r.contains(0.5)
+    assert r.text() == "0.500 (1 round: no interval)"
+    with pytest.raises(ValueError, match=r"^a ratio needs at least one round$"):
+        report.round_ratio([])
+    for bad in ([1.0, 0.0], [-1.0, 2.0]):
+        with pytest.raises(ValueError, match=r"per-round ratios must be > 0; got \["):
+            report.round_ratio(bad)
+    # Identical rounds: no spread, an exact interval.
+    r = report.round_ratio([1.5, 1.5, 1.5])
+    assert (r.low, r.value, r.high) == (pytest.approx(1.5),) * 3 and r.outcome() == "higher"
 
 
-def test_ratio_is_significant_when_its_interval_excludes_one():
-    assert report.Ratio(0.5, 0.4, 0.9, 3).significant
-    assert report.Ratio(2.0, 1.1, 3.0, 3).significant
-    assert not report.Ratio(1.0, 0.9, 1.1, 3).significant
-    assert not report.Ratio(0.9, 0.8, 1.0, 3).significant
-    assert not report.Ratio(1.1, 1.0, 1.2, 3).significant
+def test_family_ratio_takes_the_geometric_mean_per_round_over_common_rounds():
+    # Benchmark 1: ratios 2 and 8 in rounds 2 and 3 (round 1 only on one side); benchmark 2:
+    # ratios 8 and 2. Per round: sqrt(2 * 8) = 4 both times.
+    pairs = [
+        ({1: 5.0, 2: 2.0, 3: 8.0}, {2: 1.0, 3: 1.0}),
+        ({2: 16.0, 3: 4.0, 4: 9.0}, {1: 3.0, 2: 2.0, 3: 2.0}),
+    ]
+    r = report.family_ratio(pairs)
+    assert r.rounds == 2 and r.per_round == (pytest.approx(4.0), pytest.approx(4.0))
+    assert (r.low, r.value, r.high) == (pytest.approx(4.0),) * 3
+    # Rounds in their order, whatever the order of the dicts.
+    r = report.family_ratio([({2: 1.0, 1: 3.0}, {2: 1.0, 1: 1.0})])
+    assert r.per_round == (pytest.approx(3.0), pytest.approx(1.0))
+    assert report.family_ratio([({1: 1.0}, {2: 1.0})]) is None
+    with pytest.raises(ValueError, match=r"^a family ratio needs at least one benchmark$"):
+        report.family_ratio([])
+
+
+def test_welch_ratio_against_welch_satterthwaite_by_hand():
+    from scipy import stats
+
+    la, lb = [1.0, 2.0, 3.0, 4.0], [0.0, 0.5, 1.0]
+    a, b = [math.exp(x) for x in la], [math.exp(x) for x in lb]
+    # Means 2.5 and 0.5; variances of the means (5/3)/4 and 0.25/3.
+    va, vb = (5 / 3) / 4, 0.25 / 3
+    df = (va + vb) ** 2 / (va**2 / 3 + vb**2 / 2)
+    half = stats.t.ppf(0.975, df) * math.sqrt(va + vb)
+    r = report.welch_ratio(a, b)
+    assert r.value == pytest.approx(math.exp(2.0), rel=1e-12) and r.rounds == 3
+    assert r.low == pytest.approx(math.exp(2.0 - half), rel=1e-9)
+    assert r.high == pytest.approx(math.exp(2.0 + half), rel=1e-9)
+    # Not the pooled test's df (n1 + n2 - 2 = 5).
+    pooled = stats.t.ppf(0.975, 5) * math.sqrt(va + vb)
+    assert r.high != pytest.approx(math.exp(2.0 + pooled), rel=1e-3)
+    r90 = report.welch_ratio(a, b, confidence=0.90)
+    assert r90.high == pytest.approx(math.exp(2.0 + stats.t.ppf(0.95, df) * math.sqrt(va + vb)))
+
+
+def test_welch_ratio_without_spread_or_values():
+    r = report.welch_ratio([2.0, 2.0], [1.0, 1.0, 1.0])
+    assert (r.low, r.value, r.high) == (pytest.approx(2.0),) * 3 and r.rounds == 2
+    r = report.welch_ratio([2.0], [1.0, 3.0])
+    assert r.value == pytest.approx(2 / math.sqrt(3)) and not r.has_interval and r.rounds == 1
+    assert math.isnan(r.low) and math.isnan(r.high)
+    # Equal samples without spread: exactly 1.
+    r = report.welch_ratio([2.0, 2.0], [2.0, 2.0, 2.0])
+    assert (r.low, r.value, r.high) == (1.0, 1.0, 1.0)
+    # One side without spread: the other's carries the interval, whichever side it is.
+    for a, b in (([2.0, 2.0, 2.0], [1.0, 1.5, 2.0]), ([1.0, 1.5, 2.0], [2.0, 2.0, 2.0])):
+        r = report.welch_ratio(a, b)
+        assert r.low < r.value < r.high
+    for a, b in (([], [1.0]), ([1.0], [])):
+        with pytest.raises(ValueError, match=f"got {len(a)} and {len(b)}"):
+            report.welch_ratio(a, b)
+
+
+def test_outcome_margin_and_interval_edges():
+    rr = report.RoundRatio
+    m = report.EQUIVALENCE_MARGIN
+    assert m == 0.02
+    assert rr(0.9, 0.85, 0.95, 3).outcome() == "lower"
+    assert rr(1.1, 1.05, 1.15, 3).outcome() == "higher"
+    assert rr(0.9, 0.8, 1.0, 3).outcome() == "tie"  # the interval reaches 1
+    assert rr(1.1, 1.0, 1.2, 3).outcome() == "tie"
+    assert rr(0.9, 0.8, 1.01, 3).outcome() == "tie"
+    # Within the margin, in logs: 1.0199 and 1 / 1.0199 tie; 1.021 and 1 / 1.021 do not.
+    assert rr(1.0199, 1.01, 1.03, 3).outcome() == "tie"
+    assert rr(1 / 1.0199, 0.97, 0.99, 3).outcome() == "tie"
+    assert rr(1.021, 1.01, 1.03, 3).outcome() == "higher"
+    assert rr(1 / 1.021, 0.97, 0.99, 3).outcome() == "lower"
+    assert rr(1.03, 1.01, 1.05, 3).outcome(margin=0.05) == "tie"
+    assert rr(1.03, 1.01, 1.05, 3).outcome(margin=0.0) == "higher"
+    assert rr(0.5, math.nan, math.nan, 1).outcome() == "tie"
+    # A difference equal to the margin is not a tie (here both 0; 1 itself is "higher").
+    assert rr(1.0, 1.01, 1.02, 3).outcome(margin=0.0) == "higher"
+
+
+def test_within_contains_and_text():
+    rr = report.RoundRatio
+    # In logs, like the margin: 0.9 is as far from 1 as 1 / 0.9.
+    assert rr(1.0, 0.9, 1.05, 3).within() == pytest.approx(1 / 0.9 - 1)
+    assert rr(1.0, 0.95, 1.08, 3).within() == pytest.approx(0.08)
+    assert rr(1.0, 0.99, 1.01, 3).within() == pytest.approx(0.02)
+    assert rr(1.0, 0.99, 1.01, 3).within(margin=0.05) == pytest.approx(0.05)
+    r = rr(1.0, 0.9, 1.1, 3)
+    assert r.contains(0.9) and r.contains(1.1) and r.contains(1.0)
+    assert not r.contains(0.8999) and not r.contains(1.1001)
+    assert r.text() == "1.000 [0.900, 1.100]"
+    assert rr(2.0, math.nan, math.nan, 0).text() == "2.000 (0 rounds: no interval)"
+    assert rr(0.5, 0.4, 0.9, 3).significant and rr(2.0, 1.1, 3.0, 3).significant
+    assert not rr(0.9, 0.8, 1.0, 3).significant and not rr(1.1, 1.0, 1.2, 3).significant
 
 
 def test_rsd():

@@ -6,7 +6,17 @@ are never benchmarked) and can build (it has rustext/Cargo.toml; asv runs the cu
 tree's benchmarks against it). A commit is done for a flavour when
 results/<machine>/<hash[:8]>-<env name>.json exists.
 
-Usage: python tools/asv_history.py [--flavours a,b] [--python 3.11] [--limit N] [--dry-run]
+``--bench REGEX`` (make history BENCH=…) runs only the benchmarks whose names match (asv's
+``--bench``); a commit is then done for a flavour when its result file holds every matching
+benchmark (e.g. ``BENCH=track_`` for the deterministic lines of bench_deterministic.py).
+``--revs RANGE`` takes the commits of git rev-list arguments instead of HEAD's history (e.g.
+``--first-parent f57715b^..main``: the commits whose extension has callgrind's client
+requests, on the first-parent line asv's graphs draw), and
+``--spread`` makes ``--limit N`` pick N commits evenly spread over them (oldest and newest
+included) instead of the newest N.
+
+Usage: python tools/asv_history.py [--flavours a,b] [--python 3.11] [--limit N] [--spread]
+                                   [--bench REGEX] [--revs RANGE] [--dry-run]
 """
 
 from __future__ import annotations
@@ -37,10 +47,11 @@ def git(*args: str, cwd: Path = ROOT) -> str:
     ).stdout
 
 
-def code_commits(repo: Path = ROOT) -> list[str]:
-    """Buildable commits of ``repo``'s HEAD that change more than results/, oldest first."""
+def code_commits(repo: Path = ROOT, revs: str = "HEAD") -> list[str]:
+    """Buildable commits of ``revs`` (a git range; default ``repo``'s HEAD) that change more
+    than results/, oldest first."""
     out = []
-    for sha in git("rev-list", "--reverse", "HEAD", cwd=repo).split():
+    for sha in git("rev-list", "--reverse", *revs.split(), cwd=repo).split():
         show = git("show", "--pretty=format:", "--name-only", sha, cwd=repo)
         changed = [p for p in show.splitlines() if p]
         if changed and all(p.startswith("results/") for p in changed):
@@ -112,13 +123,49 @@ def env_name(flavour: str, python: str) -> str:
     return f"virtualenv-py{python}-ALLOCBENCH_FLAVOUR{flavour}"
 
 
-def missing(commits: list[str], flavours: list[str], python: str) -> list[str]:
+def benchmark_names(bench: str, benchmarks_json: Path | None = None) -> list[str]:
+    """The benchmarks of results/benchmarks.json whose names match ``bench`` (re.search, as
+    asv's --bench)."""
+    import re
+
+    path = benchmarks_json or ROOT / "results" / "benchmarks.json"
+    known = [k for k in json.loads(path.read_text()) if k != "version"]
+    return [k for k in known if re.search(bench, k)]
+
+
+def is_done(path: Path, names: list[str] | None) -> bool:
+    """Whether result file ``path`` exists and (with ``names``) holds a result of each of
+    them: asv stores a failed benchmark as null, a skipped one as a list of NaN."""
+    if not path.exists():
+        return False
+    if not names:
+        return True
+    try:
+        results = json.loads(path.read_text()).get("results", {})
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return all(isinstance((results.get(n) or [None])[0], list) for n in names)
+
+
+def missing(
+    commits: list[str], flavours: list[str], python: str, names: list[str] | None = None
+) -> list[str]:
     done = ROOT / "results" / MACHINE
     return [
         c
         for c in commits
-        if any(not (done / f"{c[:8]}-{env_name(f, python)}.json").exists() for f in flavours)
+        if any(not is_done(done / f"{c[:8]}-{env_name(f, python)}.json", names) for f in flavours)
     ]
+
+
+def spread(commits: list[str], n: int) -> list[str]:
+    """``n`` commits evenly spread over ``commits`` (first and last included), in order."""
+    if n <= 0 or n >= len(commits):
+        return list(commits)
+    if n == 1:
+        return [commits[-1]]
+    idx = sorted({round(i * (len(commits) - 1) / (n - 1)) for i in range(n)})
+    return [commits[i] for i in idx]
 
 
 class ResultFileError(Exception):
@@ -212,6 +259,9 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--flavours", default=",".join(FLAVOURS))
     ap.add_argument("--python", default="3.11")
     ap.add_argument("--limit", type=int, default=0, help="at most N commits (newest first)")
+    ap.add_argument("--spread", action="store_true", help="--limit N: N commits spread evenly")
+    ap.add_argument("--bench", default="", help="regular expression on benchmark names")
+    ap.add_argument("--revs", default="HEAD", help="git range of the commits (default HEAD)")
     ap.add_argument("--dry-run", action="store_true", help="list the commits, run nothing")
     a = ap.parse_args(argv)
     flavours = [f for f in a.flavours.split(",") if f]
@@ -227,7 +277,18 @@ def main(argv: list[str]) -> int:
     except ResultFileError as e:
         print(f"history: {e}; move it out of results/ (nothing was run)", file=sys.stderr)
         return 2
-    todo = missing(code_commits(), flavours, a.python)
+    names = None
+    if a.bench:
+        # asv rewrites results/benchmarks.json from the current tree; before the first run
+        # of new benchmarks it does not name them yet: then every file counts as missing.
+        names = benchmark_names(a.bench) or [f"<{a.bench}>"]
+    try:
+        commits = code_commits(revs=a.revs)
+    except subprocess.CalledProcessError as e:
+        ap.error(f"--revs: git rev-list {a.revs!r} failed: {e.stderr.strip()}")
+    if a.limit > 0 and a.spread:
+        commits = spread(commits, a.limit)
+    todo = missing(commits, flavours, a.python, names)
     if a.limit > 0:
         todo = todo[-a.limit :]
     print(
@@ -258,6 +319,8 @@ def main(argv: list[str]) -> int:
         f"virtualenv:{a.python}",
         f"HASHFILE:{f.name}",
     ]
+    if a.bench:
+        cmd[-1:-1] = ["--bench", a.bench]
     print("+", " ".join(cmd), flush=True)
     return run_guarded(cmd, ROOT / "results" / MACHINE, ROOT / "build" / "asv-partial", env)
 

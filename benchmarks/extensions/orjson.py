@@ -18,13 +18,12 @@ flavour. How much of a call's time is Rust heap work is what this file measures.
 from __future__ import annotations
 
 import gc
-import os
 import random
 import string
-import threading
 import time
 
 from allocbench.catalogue import Param, Workload
+from allocbench.extension_workloads import held_phases, rss_bytes, threads_wall_time
 
 EXTENSION = "orjson"
 # What orjson ships (src/alloc.rs): PyMem_Malloc/Realloc/Free for every size, no check of
@@ -219,43 +218,20 @@ def loads(loops: int, doc: str, size: str) -> float:
 
 
 def threads(loops: int, op: str, doc: str, size: str, threads: int) -> float:
-    """``threads`` Python threads each make ``loops`` calls at once; the wall time from the
-    release of the start barrier until the last thread is done."""
+    """``threads`` Python threads each make ``loops`` calls at once."""
     import orjson
 
     obj, data = _prepared(doc, size)
     f, arg = (orjson.dumps, obj) if op == "dumps" else (orjson.loads, data)
-    barrier = threading.Barrier(threads + 1)
 
     def work() -> None:
-        barrier.wait()
         for _ in range(loops):
             f(arg)
 
-    pool = [threading.Thread(target=work) for _ in range(threads)]
-    for t in pool:
-        t.start()
-    barrier.wait()
-    t0 = time.perf_counter()
-    for t in pool:
-        t.join()
-    return time.perf_counter() - t0
+    return threads_wall_time(threads, work)
 
 
 # ---- memory: params -> phases of figures ----------------------------------------------------
-
-
-def _rss() -> int:
-    with open("/proc/self/statm", encoding="ascii") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def _peak_rss() -> int:
-    """ru_maxrss: the kernel updates this high-water mark lazily, so it can trail a
-    statm reading taken just before; the peak reported is the larger of the two."""
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def held(doc: str, copies: int) -> dict:
@@ -266,20 +242,13 @@ def held(doc: str, copies: int) -> dict:
 
     _, data = _prepared(doc, "large")
     gc.collect()
-    start = _rss()
+    start = rss_bytes()
     parsed = [orjson.loads(data) for _ in range(copies)]
     out = [orjson.dumps(p) for p in parsed]
-    holding = _rss()
+    holding = rss_bytes()
     del parsed, out
     gc.collect()
-    return {
-        "phases": [
-            {"phase": "start", "rss_bytes": start},
-            {"phase": "held", "rss_bytes": holding},
-            {"phase": "peak", "rss_bytes": max(_peak_rss(), holding)},
-            {"phase": "dropped", "rss_bytes": _rss()},
-        ]
-    }
+    return held_phases(start, holding, rss_bytes())
 
 
 def _points(**axes):

@@ -15,11 +15,15 @@ should tie). Memory: many maps held at once (peak RSS), then dropped.
 from __future__ import annotations
 
 import gc
-import os
-import threading
 import time
 
 from allocbench.catalogue import Param, Workload
+from allocbench.extension_workloads import (
+    held_phases,
+    peak_rss_bytes,
+    rss_bytes,
+    threads_wall_time,
+)
 
 EXTENSION = "rpds-py"
 # rpds-py ships no #[global_allocator]: Rust's default, the system allocator.
@@ -86,64 +90,39 @@ def list_push(loops: int, n: int) -> float:
 
 
 def threads(loops: int, n: int, threads: int) -> float:
-    """``threads`` Python threads each build ``loops`` maps of ``n`` keys at once; the wall
-    time from the release of the start barrier until the last thread is done."""
+    """``threads`` Python threads each build ``loops`` maps of ``n`` keys at once."""
     from rpds import HashTrieMap
 
     keys = _keys(n)
-    barrier = threading.Barrier(threads + 1)
 
     def work() -> None:
-        barrier.wait()
         for _ in range(loops):
             m = HashTrieMap()
             for k in keys:
                 m = m.insert(k, k)
 
-    pool = [threading.Thread(target=work) for _ in range(threads)]
-    for t in pool:
-        t.start()
-    barrier.wait()
-    t0 = time.perf_counter()
-    for t in pool:
-        t.join()
-    return time.perf_counter() - t0
-
-
-def _rss() -> int:
-    with open("/proc/self/statm", encoding="ascii") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    return threads_wall_time(threads, work)
 
 
 def held(n: int, copies: int) -> dict:
     """``copies`` maps of ``n`` keys each, built by insertion and held at once (their nodes
     on the Rust heap); then dropped. RSS at the start, while held, at the peak, after."""
-    import resource
-
     from rpds import HashTrieMap
 
     keys = _keys(n)
     gc.collect()
-    start = _rss()
+    start = rss_bytes()
     maps = []
     for c in range(copies):
         m = HashTrieMap()
         for k in keys:
             m = m.insert(k + c, c)
         maps.append(m)
-    holding = _rss()
-    # The kernel updates the high-water mark lazily: it can trail the held figure.
-    peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, holding)
+    holding = rss_bytes()
+    peak = peak_rss_bytes(holding)
     del maps, m
     gc.collect()
-    return {
-        "phases": [
-            {"phase": "start", "rss_bytes": start},
-            {"phase": "held", "rss_bytes": holding},
-            {"phase": "peak", "rss_bytes": peak},
-            {"phase": "dropped", "rss_bytes": _rss()},
-        ]
-    }
+    return held_phases(start, holding, rss_bytes(), peak)
 
 
 WORKLOADS = (

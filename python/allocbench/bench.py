@@ -3,6 +3,7 @@
     python -m allocbench.bench [--flavours pymem,system] [--mode smoke|quick|rigorous]
                                [--filter REGEX] [--out RESULTS] [--run-id ID]
                                [--python 3.11,3.15] [--pythonmalloc default,mimalloc]
+                               [--replicate]
     python -m allocbench.bench --instructions [--flavours …] [--filter …] [--out …]
                                [--python 3.15]
 
@@ -19,6 +20,10 @@ id>-py3.15``, ``<run id>-py3.15-mimalloc``, …), one after the other, and a com
 (``<out>/report/<run id>-compare/``: each family's verdict per run side by side,
 ``allocbench.report.compare_runs``). Each run's verdict is a ratio to ``system`` measured
 within that run, flavours interleaved, so slow drift between the runs does not enter it.
+``--replicate`` (``make bench REPLICATE=1``) measures the plan twice, its rounds alternating
+between the halves in time, into ``<run id>-a`` and ``<run id>-b`` (each a complete run with
+its own report), and writes whether their verdicts agree to ``<out>/report/<run
+id>-replication/`` (``allocbench.report.replication_blocks``).
 ``--instructions`` counts instead of timing: the same flavours and points under callgrind
 (``allocbench.instructions``, ``make bench-instructions``), stored next to the pyperf runs.
 
@@ -108,6 +113,14 @@ def _on_sigterm(signum, _frame):
     raise Interrupted("SIGTERM")
 
 
+HALVES = ("a", "b")
+
+
+def replication_report_id(run_id: str) -> str:
+    """The report directory of a replicated run's two halves (``<run id>-replication``)."""
+    return f"{run_id}-replication"
+
+
 def run_bench(
     flavours: str | list[str],
     mode_name: str = "quick",
@@ -118,13 +131,17 @@ def run_bench(
     python: interpreters.Interpreter | None = None,
     pythonmalloc: str = "default",
     chosen: str = "",
-) -> Path:
+    replicate: bool = False,
+) -> list[Path]:
     """Runs the interleaved benchmark, prints compare_to, writes the report; returns the
-    run directory (``<out>/pyperf/<run id>``). ``memory_limit`` (bytes) caps every worker's
+    run directories (``<out>/pyperf/<run id>``). ``memory_limit`` (bytes) caps every worker's
     address space: a workload that outgrows it fails the run with a clear error, and what
     was measured before stays stored (the run is marked failed). The workers run under
     ``python`` (default: the newest optimised CPython present) with ``pythonmalloc``;
-    ``chosen`` says how the interpreter was chosen (recorded)."""
+    ``chosen`` says how the interpreter was chosen (recorded). ``replicate`` measures the
+    plan twice, the halves' rounds alternating in time, into ``<run id>-a`` and ``<run
+    id>-b`` (each a complete run with its own report), and writes their agreement to
+    ``<out>/report/<run id>-replication`` (``report.compare_runs``)."""
     started = time.time()
     mode = check_mode(mode_name)
     isolate.check_memory_limit(memory_limit)
@@ -138,69 +155,108 @@ def run_bench(
     run_id = run_id or dt.datetime.now().strftime("%Y%m%d-%H%M%S") + f"-{mode_name}"
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", run_id):
         raise ValueError(f"run id must be letters, digits, '.', '_' or '-'; got {run_id!r}")
-    run_dir = Path(out) / "pyperf" / run_id
-    if run_dir.exists():
-        raise BenchError(f"{run_dir} exists: a run is never overwritten; pick another --run-id")
+    halves = HALVES if replicate else ("",)
+    ids = {h: f"{run_id}-{h}" if h else run_id for h in halves}
+    run_dirs = {h: Path(out) / "pyperf" / rid for h, rid in ids.items()}
+    for run_dir in run_dirs.values():
+        if run_dir.exists():
+            raise BenchError(f"{run_dir} exists: a run is never overwritten; pick another --run-id")
     if python is None:
         python, why = interpreters.default()
         chosen = chosen or f"default: {why}"
     interpreters.check_pythonmalloc(pythonmalloc, python)
     pydeps.ensure_pydeps(python)
-    run_dir.mkdir(parents=True)
+    for run_dir in run_dirs.values():
+        run_dir.mkdir(parents=True)
 
     commit = git_commit()
-    record: dict[str, Any] = {
-        "run_id": run_id,
-        "mode": mode_name,
-        "mode_settings": asdict(mode),
-        "flavours": flavours,
-        "reference": reference,
-        "filter": pattern,
-        "git_commit": commit,
-        "python": python.command,
-        "orchestrator_python": sys.executable,
-        "interpreter": {**python.record(), "chosen": chosen or f"PY={python.id}"},
-        "interpreter_facts": python.facts,
-        "pythonmalloc": pythonmalloc,
-        "started": dt.datetime.fromtimestamp(started).isoformat(timespec="seconds"),
-        "timed_benchmarks": sum(len(v) for v in timed.values()),
-        "memory_points": len(memory),
-        "memory_limit": memory_limit,
-        "status": "running",
-    }
-    run_json = run_dir / RUN_RECORD
-    atomic.write_json(run_json, record)
+    records: dict[str, dict[str, Any]] = {}
+    for h, rid in ids.items():
+        records[h] = {
+            "run_id": rid,
+            "mode": mode_name,
+            "mode_settings": asdict(mode),
+            "flavours": flavours,
+            "reference": reference,
+            "filter": pattern,
+            "git_commit": commit,
+            "python": python.command,
+            "orchestrator_python": sys.executable,
+            "interpreter": {**python.record(), "chosen": chosen or f"PY={python.id}"},
+            "interpreter_facts": python.facts,
+            "pythonmalloc": pythonmalloc,
+            "started": dt.datetime.fromtimestamp(started).isoformat(timespec="seconds"),
+            "timed_benchmarks": sum(len(v) for v in timed.values()),
+            "memory_points": len(memory),
+            "memory_limit": memory_limit,
+            "status": "running",
+        }
+        if h:
+            records[h]["replicate"] = {
+                "half": h,
+                "runs": list(ids.values()),
+                "report": replication_report_id(run_id),
+                "interleaving": "per workload, rounds alternate between the halves: "
+                "a1 b1 a2 b2 ...; the calibration is shared",
+            }
+        atomic.write_json(run_dirs[h] / RUN_RECORD, records[h])
 
-    steps = schedule(timed, memory, flavours, mode)
+    steps = schedule(timed, memory, flavours, mode, halves=halves)
     print(
-        f"allocbench bench: run {run_id}, mode {mode_name} ({mode.doc}); flavours "
-        f"{', '.join(flavours)} (reference {reference}); {record['timed_benchmarks']} timed "
-        f"benchmarks in {len(timed)} workloads, {len(memory)} memory points; "
-        f"{len(steps)} worker processes",
+        f"allocbench bench: run {' and '.join(ids.values())}, mode {mode_name} ({mode.doc}); "
+        f"flavours {', '.join(flavours)} (reference {reference}); "
+        f"{records[halves[0]]['timed_benchmarks']} timed benchmarks in {len(timed)} workloads, "
+        f"{len(memory)} memory points; {len(steps)} worker processes"
+        + (" (replicated: two halves, rounds alternating)" if replicate else ""),
         flush=True,
     )
     print(
-        f"interpreter {python.summary()} ({record['interpreter']['chosen']}); "
+        f"interpreter {python.summary()} ({records[halves[0]]['interpreter']['chosen']}); "
         f"PYTHONMALLOC={pythonmalloc}",
         flush=True,
     )
-    metadata = [f"git_commit={commit}", f"bench_run={run_id}", f"bench_mode={mode_name}"]
-    metadata += [f"interpreter={python.id}", f"bench_pythonmalloc={pythonmalloc}"]
-    measure(steps, mode, run_dir, record, metadata, python, pythonmalloc, memory_limit, started)
-    print(f"measured in {record['measured_s']:.0f} s; pyperf results in {run_dir}", flush=True)
+    metadata = {}
+    for h, rid in ids.items():
+        metadata[h] = [f"git_commit={commit}", f"bench_run={rid}", f"bench_mode={mode_name}"]
+        metadata[h] += [f"interpreter={python.id}", f"bench_pythonmalloc={pythonmalloc}"]
+    if replicate:
+        measure(
+            steps, mode, run_dirs, records, metadata, python, pythonmalloc, memory_limit, started
+        )
+    else:
+        measure(
+            steps, mode, run_dirs[""], records[""], metadata[""], python, pythonmalloc,
+            memory_limit, started,
+        )  # fmt: skip
+    measured = records[halves[0]]["measured_s"]
+    print(
+        f"measured in {measured:.0f} s; pyperf results in "
+        + ", ".join(str(d) for d in run_dirs.values()),
+        flush=True,
+    )
 
     from . import report
 
-    if len(flavours) > 1:
-        print(f"\npython -m pyperf compare_to {reference}.json ... --table", flush=True)
-        print(report.compare_to(run_dir, flavours, reference), flush=True)
-    index = report.build(run_dir, Path(out) / "report" / run_id, bench_started=started)
-    print(f"report: {index}", flush=True)
-    record["total_wall_s"] = round(time.time() - started, 1)
-    record["status"] = "done"
-    atomic.write_json(run_json, record)
-    print(f"make bench wall time: {record['total_wall_s']:.0f} s", flush=True)
-    return run_dir
+    for h, run_dir in run_dirs.items():
+        if len(flavours) > 1:
+            print(
+                f"\n{ids[h]}: python -m pyperf compare_to {reference}.json ... --table",
+                flush=True,
+            )
+            print(report.compare_to(run_dir, flavours, reference), flush=True)
+        index = report.build(run_dir, Path(out) / "report" / ids[h], bench_started=started)
+        print(f"report: {index}", flush=True)
+    if replicate:
+        pair = list(run_dirs.values())
+        index = report.compare_runs(pair, Path(out) / "report" / replication_report_id(run_id))
+        print(f"\nreplication: {index}", flush=True)
+        print(report.replication_text(pair), flush=True)
+    for h, rec in records.items():
+        rec["total_wall_s"] = round(time.time() - started, 1)
+        rec["status"] = "done"
+        atomic.write_json(run_dirs[h] / RUN_RECORD, rec)
+    print(f"make bench wall time: {records[halves[0]]['total_wall_s']:.0f} s", flush=True)
+    return list(run_dirs.values())
 
 
 def _run_name(interp_id: str) -> str:
@@ -216,13 +272,15 @@ def run_plan(
     memory_limit: int | None = None,
     pythons: list[str] | None = None,
     pythonmallocs: list[str] | None = None,
+    replicate: bool = False,
 ) -> list[Path]:
     """``make bench``: one run (``run_bench``) per interpreter x PYTHONMALLOC value, then,
     when there are several, the comparison report (each family's verdict per run side by
     side). Everything is checked before anything runs: the interpreters (an unknown id, an
     absent interpreter or a free-threaded build is refused), each PYTHONMALLOC value on each
     interpreter (mimalloc needs 3.13+), the flavours, the filter, and that no run directory
-    exists. Returns the run directories."""
+    exists. ``replicate``: each run is measured as two interleaved halves (``run_bench``).
+    Returns the run directories."""
     check_mode(mode_name)
     isolate.check_memory_limit(memory_limit)
     flavours = parse_flavours(flavours if isinstance(flavours, str) else ",".join(flavours))
@@ -246,20 +304,23 @@ def run_plan(
                 rid = f"{base}-py{_run_name(interp.id)}" + (f"-{pm}" if len(pms) > 1 else "")
             plan.append((rid, interp, why, pm))
     for rid, *_ in plan:
-        if (Path(out) / "pyperf" / rid).exists():
-            raise BenchError(f"{Path(out) / 'pyperf' / rid} exists: a run is never overwritten")
+        for name in [f"{rid}-{h}" for h in HALVES] if replicate else [rid]:
+            if (Path(out) / "pyperf" / name).exists():
+                raise BenchError(
+                    f"{Path(out) / 'pyperf' / name} exists: a run is never overwritten"
+                )
     if len(plan) > 1:
         print(
             f"allocbench bench: {len(plan)} runs, one after the other: "
             + "; ".join(f"{rid} ({i.id}, PYTHONMALLOC={pm})" for rid, i, _, pm in plan),
             flush=True,
         )
-    runs = []
+    runs: list[Path] = []
     for rid, interp, why, pm in plan:
-        runs.append(
-            run_bench(flavours, mode_name, pattern, out, rid, memory_limit, interp, pm, why)
+        runs += run_bench(
+            flavours, mode_name, pattern, out, rid, memory_limit, interp, pm, why, replicate
         )
-    if len(runs) > 1:
+    if len(plan) > 1:
         from . import report
 
         index = report.compare_runs(runs, Path(out) / "report" / f"{base}-compare")
@@ -282,6 +343,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--filter", default="", help="regular expression on benchmark names")
     ap.add_argument("--out", default=str(ROOT / "results"), help="results root")
     ap.add_argument("--run-id", help="default: date-time-mode")
+    ap.add_argument(
+        "--replicate",
+        action="store_true",
+        help="measure the plan twice, the halves' rounds alternating in time, into <run "
+        "id>-a and <run id>-b, and report whether their verdicts agree",
+    )
     ap.add_argument(
         "--memory-limit",
         type=int,
@@ -313,6 +380,8 @@ def main(argv: list[str] | None = None) -> int:
         extra = ["--run-id", args.run_id] if args.run_id else []
         if args.python:
             extra += ["--python", args.python]
+        if args.replicate:
+            ap.error("--replicate repeats timed rounds; --instructions counts: give one")
         if args.pythonmalloc:
             ap.error(
                 "--pythonmalloc times the workloads under another allocator; counting "
@@ -332,6 +401,7 @@ def main(argv: list[str] | None = None) -> int:
             args.memory_limit,
             interpreters.parse_ids(args.python) if args.python.strip() else None,
             interpreters.parse_pythonmallocs(args.pythonmalloc),
+            args.replicate,
         )
     except (TypeError, ValueError, BenchError) as e:
         print(f"error: {e}", file=sys.stderr)

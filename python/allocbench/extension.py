@@ -42,7 +42,7 @@ from typing import Any
 
 from . import FLAVOURS, interpreters, split_names
 from .atomic import write_json as write_json_atomically
-from .bench import MODES, BenchError, check_mode, measure, schedule, select
+from .bench import MODES, BenchError, check_mode, git_commit, measure, schedule, select
 from .extension_patch import (
     ALLOC_CRATE_DIR,
     PatchRefused,
@@ -52,6 +52,7 @@ from .extension_patch import (
     vendor_cache,
     vendored_dir,
 )
+from .extension_workloads import load_workloads
 from .flavour import ENV_VAR, ROOT
 from .report import RUN_RECORD
 
@@ -530,7 +531,7 @@ def run(
         raise ValueError(f"run id must be letters, digits, '.', '_' or '-'; got {run_id!r}")
     src_ = source(pkg, src)
     wfile = workloads_file(src_.name)
-    spec = _load_workloads(wfile)
+    spec = load_workloads(wfile)
     timed, memory = select(pattern, spec.WORKLOADS)
     run_dir = Path(results) / "extensions" / f"{normalise(src_.name)}-{src_.version}" / run_id
     if run_dir.exists():
@@ -599,7 +600,7 @@ def run(
         "left_out": tests_record["left_out"],
         "reference": SHIPPED,
         "filter": pattern,
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(),
         "python": interp.command,
         "interpreter": {**interp.record(), "chosen": chosen},
         "builds": {f: json.loads((built[f] / "build.json").read_text()) for f in built},
@@ -632,6 +633,9 @@ def run(
         )
     from . import extension_report
 
+    pred = extension_report.micro_prediction(record, passing, Path(results))
+    record["prediction_run"] = pred.get("run")
+    write_json_atomically(run_dir / RUN_RECORD, record)
     report = extension_report.build(run_dir)
     record["total_wall_s"] = round(time.time() - started, 1)
     record["status"] = "done" if bench else "tested"
@@ -639,21 +643,6 @@ def run(
     print(report.read_text(encoding="utf-8"), flush=True)
     print(f"report: {report}\nwall time: {record['total_wall_s']:.0f} s", flush=True)
     return run_dir
-
-
-def _load_workloads(path: Path):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(f"allocbench_extension_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _git_commit() -> str:
-    from .bench import git_commit
-
-    return git_commit()
 
 
 def main(argv: list[str] | None = None) -> int:

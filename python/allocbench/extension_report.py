@@ -4,13 +4,11 @@ It answers two questions: does the allocator matter for this extension, and does
 ``pymem`` backend keep what the as-shipped build gets? Everything is a ratio to
 ``as-shipped`` measured in the same run, flavours interleaved.
 
-Statistics: the unit is the round. In each round every flavour ran one worker process
-within seconds of the others, so a round's ratio (flavour mean / as-shipped mean, per
-benchmark, then the geometric mean over a family's benchmarks) carries the slow drift of
-this shared machine in both numerator and denominator. The interval is Student's t over
-those per-round ratios (in logs), so a noisy minute that hits one round widens it instead
-of passing for a difference. A family is a tie unless its interval excludes 1 and the
-ratio differs from 1 by more than the margin (``MARGIN``).
+Statistics are ``make bench``'s (``allocbench.report``: ``family_ratio``, ``RoundRatio``):
+the unit is the round (every flavour's worker process of a round ran within seconds of the
+others); per round the geometric mean over a family's benchmarks of flavour mean /
+as-shipped mean; a Student-t interval over the rounds; a tie unless the interval excludes 1
+and the ratio is more than ``EQUIVALENCE_MARGIN`` away from it.
 """
 
 from __future__ import annotations
@@ -18,49 +16,14 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import atomic
-from .report import RUN_RECORD
+from .report import EQUIVALENCE_MARGIN, RUN_RECORD, RoundRatio, family_ratio
 
-MARGIN = 0.02  # differences below 2 % are reported as ties even when the interval excludes 1
 SHIPPED = "as-shipped"
 MEMORY_PHASES = ("held", "peak", "dropped")
-
-
-@dataclass
-class RoundRatio:
-    value: float  # geometric mean of the per-round ratios
-    low: float
-    high: float
-    rounds: int
-
-    @property
-    def verdict(self) -> str:
-        if self.rounds < 2 or not (self.high < 1 or self.low > 1):
-            return "tie"
-        if abs(math.log(self.value)) < math.log1p(MARGIN):
-            return "tie"
-        return "lower" if self.high < 1 else "higher"
-
-    def text(self) -> str:
-        if self.rounds < 2:
-            return f"{self.value:.3f} (1 round: no interval)"
-        return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}]"
-
-
-def round_ratio(per_round: list[float]) -> RoundRatio:
-    """Geometric mean of per-round ratios with a 95 % Student-t interval over rounds."""
-    from scipy import stats
-
-    logs = [math.log(r) for r in per_round]
-    mean = statistics.fmean(logs)
-    if len(logs) < 2:
-        return RoundRatio(math.exp(mean), math.nan, math.nan, len(logs))
-    half = stats.t.ppf(0.975, len(logs) - 1) * statistics.stdev(logs) / math.sqrt(len(logs))
-    return RoundRatio(math.exp(mean), math.exp(mean - half), math.exp(mean + half), len(logs))
 
 
 def load(run_dir: Path) -> dict[str, dict[str, dict[int, list[float]]]]:
@@ -93,33 +56,34 @@ def family_ratios(
     names: list[str],
     flavour: str,
 ) -> RoundRatio | None:
-    """Per round: the geometric mean over ``names`` of flavour mean / as-shipped mean."""
-    ref = data.get(SHIPPED, {})
-    mine = data.get(flavour, {})
-    rounds = sorted(
-        set.intersection(*(set(ref.get(n, {})) & set(mine.get(n, {})) for n in names))
-        if names
-        else set()
-    )
-    per_round = []
-    for r in rounds:
-        logs = [math.log(statistics.fmean(mine[n][r]) / statistics.fmean(ref[n][r])) for n in names]
-        per_round.append(math.exp(statistics.fmean(logs)))
-    return round_ratio(per_round) if per_round else None
+    """The flavour against as-shipped over ``names``, paired round by round."""
+    ref, mine = data.get(SHIPPED, {}), data.get(flavour, {})
+    if not names or any(n not in ref or n not in mine for n in names):
+        return None
+    pairs = [
+        (
+            {r: statistics.fmean(v) for r, v in mine[n].items()},
+            {r: statistics.fmean(v) for r, v in ref[n].items()},
+        )
+        for n in names
+    ]
+    return family_ratio(pairs)
 
 
 def _words(r: RoundRatio, memory: bool) -> str:
     less, more = ("smaller", "larger") if memory else ("faster", "slower")
-    if r.verdict == "tie":
-        spread = max(abs(1 - r.low), abs(r.high - 1)) if r.rounds >= 2 else math.nan
-        return f"tie (within ±{spread:.1%})" if not math.isnan(spread) else "tie"
-    return f"{1 / r.value:.2f}x {less}" if r.verdict == "lower" else f"{r.value:.2f}x {more}"
+    outcome = r.outcome()
+    if outcome == "tie":
+        within = r.within()
+        return "tie" if math.isnan(within) else f"tie (within ±{within:.1%})"
+    return f"{1 / r.value:.2f}x {less}" if outcome == "lower" else f"{r.value:.2f}x {more}"
 
 
 def micro_prediction(record: dict[str, Any], flavours: list[str], root: Path) -> dict[str, Any]:
     """What the micro-suite's throughput family predicts for flavour vs as-shipped: the
-    newest stored ``make bench`` run on the same interpreter with every flavour, its
-    throughput ratio of the flavour over the flavour closest to as-shipped."""
+    newest stored ``make bench`` run on the same interpreter with every flavour (pinned in
+    ``run.json`` as ``prediction_run`` once chosen), its throughput ratio of the flavour
+    over the flavour closest to as-shipped."""
     from . import report
 
     shipped_like = record.get("shipped_like")
@@ -127,7 +91,11 @@ def micro_prediction(record: dict[str, Any], flavours: list[str], root: Path) ->
     if not shipped_like:
         return {}
     best = None
-    for run_dir in sorted((root / "pyperf").glob("*"), reverse=True):
+    pinned = record.get("prediction_run")  # chosen when the run was made
+    candidates = (
+        [root / "pyperf" / pinned] if pinned else sorted((root / "pyperf").glob("*"), reverse=True)
+    )
+    for run_dir in candidates:
         try:
             rec = json.loads((run_dir / RUN_RECORD).read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -150,9 +118,11 @@ def micro_prediction(record: dict[str, Any], flavours: list[str], root: Path) ->
     return {"run": best.name, "shipped_like": shipped_like, "ratios": pred}
 
 
-def build(run_dir: Path | str) -> Path:
-    """Writes ``report.md`` into the run directory; returns its path."""
+def build(run_dir: Path | str, results_root: Path | str | None = None) -> Path:
+    """Writes ``report.md`` into the run directory; returns its path. ``results_root``
+    (default: the root the run is stored in) holds the micro-suite runs of the prediction."""
     run_dir = Path(run_dir)
+    root = Path(results_root) if results_root is not None else run_dir.parents[2]
     record = json.loads((run_dir / RUN_RECORD).read_text(encoding="utf-8"))
     tests = json.loads((run_dir / "tests.json").read_text(encoding="utf-8"))
     name, version = record["extension"], record["extension_version"]
@@ -179,7 +149,7 @@ def build(run_dir: Path | str) -> Path:
     if len(flavours) < 2:
         lines += ["No timing: fewer than two flavours were measured.", ""]
     else:
-        lines += _verdict_section(run_dir, record, data, flavours)
+        lines += _verdict_section(root, record, data, flavours)
     out = run_dir / "report.md"
     atomic.write_text(out, "\n".join(lines).rstrip() + "\n")
     return out
@@ -230,16 +200,12 @@ def _tests_section(tests: dict[str, Any], record: dict[str, Any]) -> list[str]:
 
 
 def _verdict_section(
-    run_dir: Path, record: dict[str, Any], data: dict[str, Any], flavours: list[str]
+    root: Path, record: dict[str, Any], data: dict[str, Any], flavours: list[str]
 ) -> list[str]:
-    import importlib.util
-
+    from .extension_workloads import load_workloads
     from .flavour import ROOT
 
-    path = ROOT / record["workloads_file"]
-    spec = importlib.util.spec_from_file_location("allocbench_extension_report_wl", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_workloads(ROOT / record["workloads_file"])
     families = {w.name: w.family for w in module.WORKLOADS}
     order = list(dict.fromkeys(w.family for w in module.WORKLOADS))
     names = sorted(data[SHIPPED])
@@ -250,7 +216,8 @@ def _verdict_section(
         "",
         "Ratio = flavour / as-shipped (time per call, or RSS; below 1 is better), geometric "
         f"mean over the family's benchmarks, 95 % interval over the {record['mode']} run's "
-        f"rounds. A tie: the interval contains 1, or the difference is under {MARGIN:.0%}.",
+        "rounds. A tie: the interval contains 1, or the difference is under "
+        f"{EQUIVALENCE_MARGIN:.0%}.",
         "",
         "| family (benchmarks) | " + " | ".join(others) + " |",
         "|---|" + "---|" * len(others),
@@ -288,7 +255,7 @@ def _verdict_section(
         lines.append(f"| RSS {phase} ({len(mem)}) | " + " | ".join(cells) + " |")
     lines += ["", "## Answer", ""]
     lines += _answer(record, overall, summary)
-    pred = micro_prediction(record, flavours, run_dir.parents[2])
+    pred = micro_prediction(record, flavours, root)
     lines += ["", "## The micro-suite's prediction against the real result", ""]
     if not pred:
         lines.append(
@@ -332,7 +299,7 @@ def _answer(
 ) -> list[str]:
     name = record["extension"]
     decided = {f: r for f, r in overall.items() if r is not None}
-    moved = [f for f, r in decided.items() if r.verdict != "tie"]
+    moved = [f for f, r in decided.items() if r.outcome() != "tie"]
     out = []
     if record.get("left_out"):
         out_ = sorted(record["left_out"])
@@ -357,12 +324,12 @@ def _answer(
         )
     pm = decided.get("pymem")
     if pm is not None:
-        if pm.verdict == "tie":
+        if pm.outcome() == "tie":
             out.append(
                 "The sound pymem backend keeps what as-shipped gets: a tie over all timed "
                 f"benchmarks ({pm.text()})."
             )
-        elif pm.verdict == "lower":
+        elif pm.outcome() == "lower":
             out.append(f"The sound pymem backend is faster than as-shipped ({pm.text()}).")
         else:
             out.append(
@@ -373,7 +340,7 @@ def _answer(
         worse = [
             fam
             for fam, rs in summary.items()
-            if rs.get("pymem") is not None and rs["pymem"].verdict == "higher"
+            if rs.get("pymem") is not None and rs["pymem"].outcome() == "higher"
         ]
         if worse:
             out.append(f"Families where pymem is slower: {', '.join(worse)}.")

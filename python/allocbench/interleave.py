@@ -103,16 +103,18 @@ class Step:
     workload: str
     labels: tuple[str, ...]
     round: int  # 1-based; 0 for calibration
+    half: str = ""  # "a" or "b" in a replicated run (--replicate), else ""
 
     def describe(self, mode: Mode) -> str:
+        half = f" ({self.half})" if self.half else ""
         if self.kind == "calibrate":
             return f"calibrate {self.flavour:9} {self.workload} ({len(self.labels)} benchmarks)"
         if self.kind == "time":
             return (
-                f"round {self.round}/{mode.rounds} {self.flavour:9} {self.workload} "
+                f"round {self.round}/{mode.rounds}{half} {self.flavour:9} {self.workload} "
                 f"({len(self.labels)} benchmarks)"
             )
-        return f"memory {self.round}/{mode.memory_rounds} {self.flavour:9} {self.labels[0]}"
+        return f"memory {self.round}/{mode.memory_rounds}{half} {self.flavour:9} {self.labels[0]}"
 
 
 def schedule(
@@ -121,21 +123,30 @@ def schedule(
     flavours: list[str],
     mode: Mode,
     reference: str | None = None,
+    halves: tuple[str, ...] = ("",),
 ) -> list[Step]:
     """Every worker process of a run, in order: calibration on the reference flavour
     (default: system if present, else the first), then per timed workload (or memory
     point) its rounds, each round every flavour once, the order rotated by one from round
-    to round."""
+    to round. ``halves`` ("a", "b": ``--replicate``) measures the plan once per half, the
+    halves' rounds alternating in time (a1 b1 a2 b2 ...), each half a complete set of
+    rounds whose order rotates as a run's does; the calibration is shared."""
     reference = reference or (REFERENCE if REFERENCE in flavours else flavours[0])
     steps = [Step("calibrate", reference, name, tuple(labels), 0) for name, labels in timed.items()]
     for gi, (name, labels) in enumerate(timed.items()):
         for r in range(mode.rounds):
-            steps += [
-                Step("time", f, name, tuple(labels), r + 1) for f in rotated(flavours, gi + r)
-            ]
+            for h, half in enumerate(halves):
+                steps += [
+                    Step("time", f, name, tuple(labels), r + 1, half)
+                    for f in rotated(flavours, gi + r + h)
+                ]
     for gi, (name, label) in enumerate(memory):
         for r in range(mode.memory_rounds):
-            steps += [Step("memory", f, name, (label,), r + 1) for f in rotated(flavours, gi + r)]
+            for h, half in enumerate(halves):
+                steps += [
+                    Step("memory", f, name, (label,), r + 1, half)
+                    for f in rotated(flavours, gi + r + h)
+                ]
     return steps
 
 
@@ -167,7 +178,8 @@ def run_step(
         else:
             args.append("--memory")
         args += ["--output", str(produced)]
-        for item in [*metadata, f"bench_round={step.round}"]:
+        extra = [f"bench_half={step.half}"] if step.half else []
+        for item in [*metadata, f"bench_round={step.round}", *extra]:
             args += ["--bench-metadata", item]
     env = env_for(step.flavour)
     if python is None:
@@ -211,9 +223,9 @@ class Progress:
 def measure(
     steps: list[Step],
     mode: Mode,
-    run_dir: Path,
-    record: dict[str, Any],
-    metadata: list[str],
+    run_dir: Path | dict[str, Path],
+    record: dict[str, Any],  # or, with run_dir a dict: half -> record
+    metadata: list[str] | dict[str, list[str]],
     python: interpreters.Interpreter,
     pythonmalloc: str,
     memory_limit: int | None,
@@ -225,12 +237,22 @@ def measure(
     worker's runs to its flavour's pyperf file in ``run_dir`` (rewritten atomically after
     every step). ``record`` (``run.json``) holds the loops per call once calibration is
     over, and the status at the end: measured, failed or partial (interrupted); a failure
-    or an interruption is raised after the record says so."""
+    or an interruption is raised after the record says so. A replicated run (steps with a
+    ``half``) gives ``run_dir``, ``record`` and ``metadata`` per half: dicts keyed by the
+    half ("a", "b"), each half stored as its own run."""
     import pyperf
 
-    run_json = run_dir / RUN_RECORD
+    if isinstance(run_dir, dict):
+        run_dirs, records, metas = run_dir, record, metadata
+    else:
+        run_dirs, records, metas = {"": run_dir}, {"": record}, {"": metadata}
+
+    def write_records() -> None:
+        for half, rec in records.items():
+            atomic.write_json(run_dirs[half] / RUN_RECORD, rec)
+
     progress = Progress(len(steps))
-    suites: dict[str, Any] = {}
+    suites: dict[tuple[str, str], Any] = {}
     try:
         # The workers write here: inside the project for a sid interpreter, whose launcher
         # binds the project's top directory and /tmp but not $TMPDIR.
@@ -244,14 +266,15 @@ def measure(
                 if step.kind != "calibrate" and not (tmp / "plan.json").exists():
                     # Calibration is over: every flavour runs the same loops per call.
                     (tmp / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
-                    record["loops_per_call"] = plan
-                    atomic.write_json(run_json, record)
+                    for rec in records.values():
+                        rec["loops_per_call"] = plan
+                    write_records()
                 produced = run_step(
                     step,
                     mode,
                     tmp,
                     n,
-                    metadata,
+                    metas.get(step.half, []),  # calibration (half "") records none
                     memory_limit,
                     python,
                     pythonmalloc,
@@ -269,13 +292,14 @@ def measure(
                         f"{list(step.labels)}: its catalogue differs from the source; rebuild "
                         "it (make build-all)"
                     )
-                if step.flavour in suites:
-                    suites[step.flavour].add_runs(got)
+                key = (step.half, step.flavour)
+                if key in suites:
+                    suites[key].add_runs(got)
                 else:
-                    suites[step.flavour] = got
-                suite = suites[step.flavour]
+                    suites[key] = got
+                suite = suites[key]
                 atomic.write_with(
-                    run_dir / f"{step.flavour}.json",
+                    run_dirs[step.half] / f"{step.flavour}.json",
                     lambda tmp, suite=suite: suite.dump(str(tmp), replace=True),
                 )
                 progress.step(step.describe(mode))
@@ -283,13 +307,16 @@ def measure(
         if isinstance(e, KeyboardInterrupt | Interrupted):
             # Every flavour file holds completed steps only (each is replaced atomically).
             how = "SIGINT" if isinstance(e, KeyboardInterrupt) else "SIGTERM"
-            record["status"] = f"partial: interrupted by {how}; completed steps only"
+            status = f"partial: interrupted by {how}; completed steps only"
         else:
-            record["status"] = f"failed: {type(e).__name__}: {e}".splitlines()[0]
-        record["measured_s"] = round(time.time() - started, 1)
-        atomic.write_json(run_json, record)
+            status = f"failed: {type(e).__name__}: {e}".splitlines()[0]
+        for rec in records.values():
+            rec["status"] = status
+            rec["measured_s"] = round(time.time() - started, 1)
+        write_records()
         raise
 
-    record["measured_s"] = round(time.time() - started, 1)
-    record["status"] = "measured"
-    atomic.write_json(run_json, record)
+    for rec in records.values():
+        rec["measured_s"] = round(time.time() - started, 1)
+        rec["status"] = "measured"
+    write_records()

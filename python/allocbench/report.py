@@ -8,20 +8,26 @@ each family's verdict per run side by side, ``compare_runs``)
 
 reads ``<flavour>.json`` (pyperf's format, written by ``allocbench.bench``) and ``run.json``
 (the orchestrator's record: mode, plan, wall time), and writes ``index.html`` and
-``index.md`` (the same content) with PNG plots drawn by matplotlib: time per operation
-against block size, each flavour against its raw baseline, realloc growth and the in-place
-fraction, the fragmentation timeline, thread scaling, the Python interplay; then the targets
-of the project, ``pyperf compare_to``, and a verdict table per workload family.
+``index.md`` (the same content). The answer comes first: per family the winner or a tie, by
+how much, how sure, one sentence of advice (``answer_section``), and every flavour's ratio to
+the reference; then PNG plots drawn by matplotlib as small multiples (the verdict per family,
+each flavour / the reference against block size, each flavour against its raw baseline,
+realloc growth and the in-place fraction, the fragmentation timeline, thread scaling, the
+Python interplay), the tables behind them, ``pyperf compare_to``, how the run was made, the
+stored instruction counts and hazard matrix, and the targets of the project last. Two runs
+given together also get ``replication_blocks``: do their verdicts agree?
 
-Statistics. A benchmark's figure is the mean of its values (all processes); a ratio is
-flavour mean / reference mean (< 1: the flavour is faster, or uses less memory). The
-process is the unit of replication: values within one process share its heap layout and
-its moment on a shared host, so the tests take one sample per process (its mean), not per
-value (``compare_to`` takes every value, and so calls more differences significant). Two
-flavours differ significantly on a benchmark when Welch's two-tailed t-test on those
-samples rejects equal means at 95 %. A family's verdict is the geometric mean of the
-per-benchmark ratios; its 95 % interval comes from the benchmarks' own noise (delta method
-on the log ratios, normal quantile), so "significant" means the interval excludes 1.
+Statistics (``round_ratio``, ``family_ratio``; the comment above them says why). The unit
+is the round: ``make bench`` runs every flavour once per round, within seconds, order
+rotated. Per benchmark and round: flavour mean / reference mean; per family and round: the
+geometric mean over the family's benchmarks; the verdict's ratio: the geometric mean over
+rounds with a 95 % Student-t interval over the rounds (in logs). Two flavours tie when that
+interval contains 1 or the ratio is within ``EQUIVALENCE_MARGIN`` (2 %) of 1; a family has a
+winner only when its best flavour beats every other one so. A run of one round has no
+interval: every family ties. Runs stored before rounds were recorded (no ``bench_round``
+metadata) pair each flavour's k-th process as round k. A ratio (< 1: the flavour is faster,
+or uses less memory) is flavour / reference. ``make bench REPLICATE=1`` measures two
+interleaved halves; ``replication_blocks`` says whether their verdicts agree.
 
 Input is refused, with a message naming the file, when a JSON is not pyperf's, was not made
 by the allocbench suite, names no flavour, or when the files mix machines.
@@ -37,8 +43,10 @@ import os
 import statistics
 import subprocess
 import sys
+import textwrap
 import time
-from collections.abc import Callable, Iterable
+import warnings
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,7 +64,11 @@ COLOURS = {
     "mimalloc": "tab:orange",
     "jemalloc": "tab:red",
 }
-Z95 = 1.959963984540054
+# The verdicts' confidence, and the equivalence margin: a difference smaller than this is a
+# tie even when its interval excludes 1 (allocators within 2 % of each other are not worth
+# a choice, and a stored run's 2 % moves from day to day on this shared host).
+CONFIDENCE = 0.95
+EQUIVALENCE_MARGIN = 0.02
 
 # Targets of the project (issue 3), checked against every run.
 TARGET_WALL_S = 300
@@ -70,11 +82,19 @@ CALLOC_PARAMS = {"size": catalogue.MiB, "touch": False}
 # unsound design one would not ship), equal to alloc_pair in every other flavour.
 VERDICT_EXCLUDED = {"alloc_pair_unguarded"}
 # Memory families have no time: their verdict compares one RSS figure (lower wins).
+# Each family's figures (a benchmark per point and figure; the family's ratio is their
+# geometric mean) and the words for them.
 VERDICT_MEMORY_FIGURE = {
-    # RSS after the refill phase: the fragmented heap at its fullest.
-    "fragmentation": "refill/rss_bytes",
+    # What a user of a fragmenting heap sees: the process's RSS once half the blocks are freed
+    # (does the allocator give the holes back?) and once everything is dropped (what the
+    # process keeps for good). The refill (the peak) is in the detail table.
+    "fragmentation": ("free/rss_bytes", "drop/rss_bytes"),
     # RSS once the Rust and then the Python side are dropped: what the process keeps.
-    "interplay": "python_dropped/rss_bytes",
+    "interplay": ("python_dropped/rss_bytes",),
+}
+VERDICT_MEMORY_WORDS = {
+    "fragmentation": "process RSS after freeing half, and after dropping all (lower wins)",
+    "interplay": "process RSS after dropping the Rust, then the Python side (lower wins)",
 }
 
 
@@ -83,105 +103,120 @@ class ReportInputError(ValueError):
 
 
 # ---- statistics ------------------------------------------------------------------------------
+#
+# The unit of replication is the round. In a round every flavour runs one worker process of a
+# workload, within seconds of the others (bench.schedule), so a slow stretch of this shared
+# host hits a round's numerator and denominator alike; values inside one process, and the
+# processes of one round, share that moment and are not independent. Per benchmark and round
+# the figure is flavour mean / reference mean; per family and round the geometric mean of
+# those over the family's benchmarks; the family's ratio is the geometric mean over rounds,
+# with a Student-t interval over the rounds' log ratios (n - 1 degrees of freedom).
+#
+# Why Student's t and not a bootstrap over rounds: a run has 2 to 6 rounds. Resampling 3
+# rounds gives 10 distinct means, and the percentile interval of so few is far too narrow
+# (it ignores that the spread itself is estimated from 3 points); Student's t widens the
+# interval for exactly that (t(0.975, 2) = 4.30 against 1.96), and the log of a ratio of
+# means over several values is close to normal. A bootstrap would need 20+ rounds.
 
 
-def _betacf(a: float, b: float, x: float) -> float:
-    """Continued fraction of the regularised incomplete beta function (modified Lentz)."""
-    tiny = 1e-300
-    qab, qap, qam = a + b, a + 1.0, a - 1.0
-    c, d = 1.0, 1.0 - qab * x / qap
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 300):
-        m2 = 2 * m
-        for aa in (
-            m * (b - m) * x / ((qam + m2) * (a + m2)),
-            -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2)),
-        ):
-            d = 1.0 + aa * d
-            d = 1.0 / (d if abs(d) > tiny else tiny)
-            c = 1.0 + aa / c
-            c = c if abs(c) > tiny else tiny
-            h *= d * c
-        if abs(d * c - 1.0) < 3e-15:
-            break
-    return h
+def round_ratio(per_round: Sequence[float], confidence: float = CONFIDENCE) -> RoundRatio:
+    """The geometric mean of per-round ratios with a Student-t interval over the rounds
+    (in logs). One round: the ratio without an interval (low and high are NaN)."""
+    if not per_round:
+        raise ValueError("a ratio needs at least one round")
+    if any(not r > 0 for r in per_round):
+        raise ValueError(f"per-round ratios must be > 0; got {list(per_round)}")
+    from scipy import stats
 
-
-def betainc(a: float, b: float, x: float) -> float:
-    """Regularised incomplete beta function I_x(a, b)."""
-    if not 0.0 <= x <= 1.0:
-        raise ValueError(f"x must be in 0..1; got {x}")
-    if x in (0.0, 1.0):
-        return x
-    front = math.exp(
-        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    logs = [math.log(r) for r in per_round]
+    mean = statistics.fmean(logs)
+    n = len(logs)
+    if n < 2:
+        return RoundRatio(math.exp(mean), math.nan, math.nan, n, tuple(per_round))
+    half = stats.t.ppf((1 + confidence) / 2, n - 1) * statistics.stdev(logs) / math.sqrt(n)
+    return RoundRatio(
+        math.exp(mean), math.exp(mean - half), math.exp(mean + half), n, tuple(per_round)
     )
-    if x < (a + 1.0) / (a + b + 2.0):
-        return front * _betacf(a, b, x) / a
-    return 1.0 - front * _betacf(b, a, 1.0 - x) / b
 
 
-def t_two_tailed_p(t: float, df: float) -> float:
-    """P(|T| >= |t|) for Student's t with ``df`` degrees of freedom."""
-    if df <= 0:
-        raise ValueError(f"degrees of freedom must be > 0; got {df}")
-    return betainc(df / 2.0, 0.5, df / (df + t * t))
+def family_ratio(pairs: Sequence[tuple[dict[int, float], dict[int, float]]]) -> RoundRatio | None:
+    """``pairs``: per benchmark, (round -> mean of a flavour, round -> mean of the other).
+    Per round: the geometric mean over the benchmarks of a / b; then ``round_ratio`` over
+    the rounds every benchmark has on both sides (None when there is none)."""
+    if not pairs:
+        raise ValueError("a family ratio needs at least one benchmark")
+    rounds = set.intersection(*(set(a) & set(b) for a, b in pairs))
+    per_round = [
+        math.exp(statistics.fmean(math.log(a[r] / b[r]) for a, b in pairs)) for r in sorted(rounds)
+    ]
+    return round_ratio(per_round) if per_round else None
 
 
-def welch(a: list[float], b: list[float]) -> tuple[float, float]:
-    """Welch's t-test: (t, two-tailed p). Needs two values per sample; two samples without
-    spread differ with certainty unless their means are equal."""
-    if len(a) < 2 or len(b) < 2:
-        raise ValueError(f"Welch's test needs >= 2 values per sample; got {len(a)} and {len(b)}")
-    ma, mb = statistics.fmean(a), statistics.fmean(b)
-    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
-    if va + vb == 0:
-        return (0.0, 1.0) if ma == mb else (math.copysign(math.inf, ma - mb), 0.0)
-    t = (ma - mb) / math.sqrt(va + vb)
-    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-    return t, t_two_tailed_p(t, df)
+def welch_ratio(
+    a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE
+) -> RoundRatio:
+    """exp(mean log a - mean log b) with Welch's interval (scipy.stats.ttest_ind,
+    unequal variances): for samples that no round pairs, such as one flavour in two runs,
+    or two workloads whose rounds ran at different moments. ``rounds`` is the smaller
+    sample; fewer than two values on a side: no interval."""
+    if not a or not b:
+        raise ValueError(f"a ratio needs values on both sides; got {len(a)} and {len(b)}")
+    la, lb = [math.log(x) for x in a], [math.log(x) for x in b]
+    diff = statistics.fmean(la) - statistics.fmean(lb)
+    n = min(len(la), len(lb))
+    if n < 2:
+        return RoundRatio(math.exp(diff), math.nan, math.nan, n)
+    from scipy import stats
+
+    with warnings.catch_warnings():  # a side without spread: "precision loss", harmless
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ci = stats.ttest_ind(la, lb, equal_var=False).confidence_interval(confidence)
+    low, high = float(ci.low), float(ci.high)
+    return RoundRatio(math.exp(diff), math.exp(low), math.exp(high), n)
 
 
-def log_ratio(a: list[float], b: list[float]) -> tuple[float, float]:
-    """log(mean a / mean b) and its variance (delta method)."""
-    ma, mb = statistics.fmean(a), statistics.fmean(b)
-    var = 0.0
-    for values, m in ((a, ma), (b, mb)):
-        if len(values) > 1:
-            var += statistics.variance(values) / (len(values) * m * m)
-    return math.log(ma / mb), var
-
-
-@dataclass
-class Ratio:
-    """Geometric mean of mean ratios over ``n`` benchmarks, with its 95 % interval."""
+@dataclass(frozen=True)
+class RoundRatio:
+    """A ratio (geometric mean over rounds) with its interval; ``rounds`` is how many
+    rounds it rests on, ``per_round`` their ratios (empty for a Welch ratio)."""
 
     value: float
     low: float
     high: float
-    n: int
-    significant_benchmarks: int = 0  # Welch p < 0.05, in either direction
+    rounds: int
+    per_round: tuple[float, ...] = ()
+
+    @property
+    def has_interval(self) -> bool:
+        return not (math.isnan(self.low) or math.isnan(self.high))
 
     @property
     def significant(self) -> bool:
-        return self.high < 1.0 or self.low > 1.0
+        """The interval excludes 1."""
+        return self.has_interval and (self.high < 1 or self.low > 1)
 
+    def outcome(self, margin: float = EQUIVALENCE_MARGIN) -> str:
+        """ "lower" or "higher" when the interval excludes 1 and the ratio is more than
+        ``margin`` away from 1 (in logs, so r and 1/r agree); else "tie"."""
+        if not self.significant or abs(math.log(self.value)) < math.log1p(margin):
+            return "tie"
+        return "lower" if self.value < 1 else "higher"
 
-def geomean_ratio(pairs: list[tuple[list[float], list[float]]]) -> Ratio:
-    if not pairs:
-        raise ValueError("a ratio needs at least one benchmark")
-    logs, var, sig = [], 0.0, 0
-    for a, b in pairs:
-        lr, v = log_ratio(a, b)
-        logs.append(lr)
-        var += v
-        if len(a) > 1 and len(b) > 1 and welch(a, b)[1] < 0.05:
-            sig += 1
-    k = len(pairs)
-    mean = statistics.fmean(logs)
-    half = Z95 * math.sqrt(var) / k
-    return Ratio(math.exp(mean), math.exp(mean - half), math.exp(mean + half), k, sig)
+    def within(self, margin: float = EQUIVALENCE_MARGIN) -> float:
+        """How far from 1 the run cannot tell apart, as x in "between 1 / (1 + x) and
+        1 + x" (in logs, as the margin): the margin, or the interval's farther end when
+        that is farther (NaN without an interval)."""
+        if not self.has_interval:
+            return math.nan
+        return max(margin, 1 / self.low - 1, self.high - 1)
+
+    def contains(self, value: float) -> bool:
+        return self.has_interval and self.low <= value <= self.high
+
+    def text(self) -> str:
+        if not self.has_interval:
+            return f"{self.value:.3f} ({self.rounds} round{'s' * (self.rounds != 1)}: no interval)"
+        return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}]"
 
 
 def rsd(values: list[float]) -> float:
@@ -201,17 +236,28 @@ class RunData:
     # flavour -> benchmark name -> pyperf.Benchmark
     benches: dict[str, dict[str, Any]]
     metadata: dict[str, dict[str, Any]] = field(default_factory=dict)  # flavour -> common
+    _rounds: dict[tuple[str, str], dict[int, float]] = field(default_factory=dict, repr=False)
 
     def values(self, flavour: str, name: str) -> list[float] | None:
         b = self.benches[flavour].get(name)
         return list(b.get_values()) if b is not None else None
 
-    def samples(self, flavour: str, name: str) -> list[float] | None:
-        """One figure per run (process): the mean of its values. Values within a process
-        are correlated (same heap layout, same moment on a shared host), so the process is
-        the unit of replication of every test here."""
-        b = self.benches[flavour].get(name)
-        return [statistics.fmean(r.values) for r in b.get_runs() if r.values] if b else None
+    def round_means(self, flavour: str, name: str) -> dict[int, float]:
+        """Round -> the mean of the benchmark's values in that round (one worker process
+        per flavour and round; several are pooled). Values within a process, and the
+        processes of one round, share their moment on this shared host: the round is the
+        unit of replication. Runs stored without ``bench_round`` metadata number their
+        processes in order: the k-th is round k. Empty when the flavour lacks the benchmark."""
+        key = (flavour, name)
+        if key not in self._rounds:
+            b = self.benches[flavour].get(name)
+            pooled: dict[int, list[float]] = {}
+            for k, run in enumerate(b.get_runs() if b is not None else (), 1):
+                if run.values:
+                    r = run.get_metadata().get("bench_round")
+                    pooled.setdefault(int(r) if r is not None else k, []).extend(run.values)
+            self._rounds[key] = {r: statistics.fmean(v) for r, v in sorted(pooled.items())}
+        return self._rounds[key]
 
     def mean(self, flavour: str, name: str) -> float | None:
         v = self.values(flavour, name)
@@ -371,8 +417,14 @@ def fmt_bytes(n: float | None) -> str:
     return f"{n:.0f} B"
 
 
-def fmt_ratio(r: Ratio) -> str:
-    return f"{r.value:.3f} [{r.low:.3f}, {r.high:.3f}]"
+def fmt_ratio(r: RoundRatio) -> str:
+    return r.text()
+
+
+def _interval_words(r: RoundRatio) -> str:
+    if not r.has_interval:
+        return f"{r.rounds} round{'s' * (r.rounds != 1)}: no interval"
+    return f"{CONFIDENCE:.0%} interval {r.low:.2f}-{r.high:.2f} over {r.rounds} rounds"
 
 
 def ratio_words(r: float, memory: bool = False) -> str:
@@ -418,12 +470,17 @@ def _saved(plt, fig, out_dir: Path, plot: Plot) -> Plot:
     return plot
 
 
-def _grid(n: int, cols: int = 3):
+def _grid(n: int, cols: int = 3, size: tuple[float, float] = (5.2, 3.8), **kw):
     plt = _pyplot()
     cols = min(cols, n)
     rows = math.ceil(n / cols)
     fig, axes = plt.subplots(
-        rows, cols, figsize=(5.2 * cols, 3.8 * rows), squeeze=False, layout="constrained"
+        rows,
+        cols,
+        figsize=(size[0] * cols, size[1] * rows),
+        squeeze=False,
+        layout="constrained",
+        **kw,
     )
     flat = [ax for row in axes for ax in row]
     for ax in flat[n:]:
@@ -431,12 +488,96 @@ def _grid(n: int, cols: int = 3):
     return plt, fig, flat[:n]
 
 
+# Ticks for ratio axes on a log scale (matplotlib's log ticks skip everything in 0.5..2),
+# from coarse to fine: the finest set that leaves the ticks apart is used.
+RATIO_TICKS = (
+    (0.01, 0.03, 0.1, 0.3, 1.0, 3, 10, 30, 100),
+    (0.05, 0.1, 0.2, 0.5, 1.0, 2, 5, 10, 20, 50),
+    (0.25, 0.5, 0.67, 1.0, 1.5, 2, 4),
+    (0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2),
+    (0.8, 0.9, 1.0, 1.1, 1.25),
+    (0.9, 0.95, 1.0, 1.05, 1.1),
+)
+
+
+def _ratio_axis(ax, axis: str = "y") -> None:
+    """Log scale with readable ticks inside the drawn range, and the ±margin band at 1."""
+    from matplotlib import ticker
+
+    band = (1 / (1 + EQUIVALENCE_MARGIN), 1 + EQUIVALENCE_MARGIN)
+    (ax.axhspan if axis == "y" else ax.axvspan)(*band, color="grey", alpha=0.2, lw=0)
+    (ax.axhline if axis == "y" else ax.axvline)(1.0, color="grey", lw=0.8)
+    getattr(ax, f"set_{axis}scale")("log")
+    ax.autoscale_view()
+    lo, hi = sorted(getattr(ax, f"get_{axis}lim")())
+    decades = math.log10(hi / lo) if lo > 0 else 4.0
+    # Coarser sets for wider ranges: about 6 ticks over the range.
+    level = 0 if decades > 2.5 else 1 if decades > 1.2 else 2 if decades > 0.6 else 3
+    level = level if decades > 0.25 else 4 if decades > 0.1 else 5
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    target.set_major_locator(ticker.FixedLocator(RATIO_TICKS[level]))
+    target.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    target.set_minor_locator(ticker.NullLocator())
+
+
+def plot_verdict(data: RunData, out: Path) -> Plot:
+    """The verdict at a glance: one panel per family, each flavour's ratio to the reference
+    (dot), its interval over rounds (bar) and every round's ratio (ticks); grey band: the
+    equivalence margin."""
+    verdict = verdicts(data) if len(data.flavours) > 1 else []
+    if not verdict:
+        return Plot("verdict.png", "", "", 0)
+    rows_per_panel = len(data.flavours)
+    plt, fig, axes = _grid(len(verdict), cols=4, size=(4.0, 0.42 * rows_per_panel + 1.3))
+    drawn = 0
+    for ax, v in zip(axes, verdict, strict=True):
+        order = list(reversed(v.ranked))  # the best on top
+        for y, f in enumerate(order):
+            r = v.ratios[f]
+            if r.has_interval:
+                ax.plot([r.low, r.high], [y, y], color=COLOURS[f], lw=3, alpha=0.6)
+            if r.per_round:
+                ax.plot(r.per_round, [y] * len(r.per_round), "|", color=COLOURS[f], ms=9)
+            edge = "black" if f == v.winner else COLOURS[f]
+            ax.plot([r.value], [y], "o", color=COLOURS[f], ms=7, mec=edge, mew=1.5)
+            drawn += 1
+        ax.set_yticks(range(len(order)), order, fontsize=8)
+        ax.set_ylim(-0.6, len(order) - 0.4)
+        _ratio_axis(ax, "x")
+        ax.tick_params(axis="x", labelsize=8)
+        ax.set_title(f"{v.family}\n{textwrap.fill(verdict_short(v), 44)}", fontsize=9)
+        ax.set_xlabel(f"{'RSS' if v.memory else 'time'} / {data.reference}", fontsize=8)
+        ax.grid(True, axis="x", alpha=0.3)
+    fig.suptitle("Each family's verdict: flavour / reference, left is better")
+    return _saved(
+        plt,
+        fig,
+        out,
+        Plot(
+            "verdict.png",
+            "The verdict at a glance",
+            f"One panel per family: each flavour's ratio to {data.reference} (dot; ringed: "
+            f"the winner), its {CONFIDENCE:.0%} interval over rounds (bar) and each round's "
+            f"ratio (ticks), on a log scale; grey band: the ±{EQUIVALENCE_MARGIN:.0%} "
+            "equivalence margin.",
+            drawn,
+        ),
+    )
+
+
+def _benchmark_ratio(data: RunData, flavour: str, name: str) -> RoundRatio | None:
+    a, b = data.round_means(flavour, name), data.round_means(data.reference, name)
+    return family_ratio([(a, b)]) if a and b else None
+
+
 def plot_size_scaling(data: RunData, out: Path) -> Plot:
-    """ns/op against block size: every timed workload with a size parameter, one panel per
-    setting of its other parameters."""
-    panels: list[tuple[str, list[tuple[int, str]]]] = []
+    """Flavour / reference against block size: one row of panels per flavour, one column
+    per family, a line per workload (and setting of its other parameters) with its interval
+    over rounds as a band."""
+    others = [f for f in data.flavours if f != data.reference]
+    columns: dict[str, list[tuple[str, list[tuple[int, str]]]]] = {}
     for w in catalogue.WORKLOADS:
-        if not w.timed or "size" not in [p.name for p in w.params]:
+        if not w.timed or w.name in VERDICT_EXCLUDED or "size" not in [p.name for p in w.params]:
             continue
         groups: dict[str, list[tuple[int, str]]] = {}
         for params, name in data.timed_points(w.name):
@@ -448,39 +589,59 @@ def plot_size_scaling(data: RunData, out: Path) -> Plot:
             groups.setdefault(rest, []).append((params["size"], name))
         for rest, pts in groups.items():
             if len(pts) >= 2:
-                panels.append((f"{w.name}[{rest}]" if rest else w.name, sorted(pts)))
-    if not panels:
+                line = f"{w.name}[{rest}]" if rest else w.name
+                columns.setdefault(w.family, []).append((line, sorted(pts)))
+    if not others or not columns:
         return Plot("size_scaling.png", "", "", 0)
-    plt, fig, axes = _grid(len(panels))
+    fams = list(columns)
+    plt, fig, axes = _grid(
+        len(others) * len(fams), cols=len(fams), size=(4.2, 2.6), sharey=True, sharex="col"
+    )
+    cmap = plt.get_cmap("tab10")
     drawn = 0
-    for ax, (title, pts) in zip(axes, panels, strict=True):
-        for f in data.flavours:
-            xs, ys, es = [], [], []
-            for size, name in pts:
-                v = data.values(f, name)
-                if v:
-                    xs.append(size)
-                    ys.append(statistics.fmean(v) * 1e9)
-                    es.append(statistics.stdev(v) * 1e9 if len(v) > 1 else 0.0)
-            if xs:
-                ax.errorbar(xs, ys, yerr=es, marker="o", ms=3, label=f, color=COLOURS[f])
-                drawn += len(xs)
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.set_title(title, fontsize=9)
-        ax.set_xlabel("block size (bytes)")
-        ax.set_ylabel("ns per op")
-        ax.grid(True, which="both", alpha=0.3)
-    axes[0].legend(fontsize=8)
-    fig.suptitle("Time per operation against block size (mean, bars: stdev)")
+    for i, f in enumerate(others):
+        for j, fam in enumerate(fams):
+            ax = axes[i * len(fams) + j]
+            for k, (line, pts) in enumerate(columns[fam]):
+                xs, ys, lo, hi = [], [], [], []
+                for size, name in pts:
+                    r = _benchmark_ratio(data, f, name)
+                    if r is not None:
+                        xs.append(size)
+                        ys.append(r.value)
+                        lo.append(r.low if r.has_interval else r.value)
+                        hi.append(r.high if r.has_interval else r.value)
+                if xs:
+                    colour = cmap(k % 10)
+                    ax.plot(xs, ys, marker="o", ms=3, color=colour, label=line)
+                    ax.fill_between(xs, lo, hi, color=colour, alpha=0.15, lw=0)
+                    drawn += len(xs)
+            ax.set_xscale("log", base=2)
+            ax.grid(True, which="major", alpha=0.3)
+            if i == 0:
+                ax.set_title(fam, fontsize=10)
+                ax.legend(fontsize=6, loc="upper left")
+            if j == 0:
+                ax.set_ylabel(f"{f} / {data.reference}", color=COLOURS[f], fontsize=10)
+            if i == len(others) - 1:
+                ax.set_xlabel("block size (bytes)", fontsize=8)
+    for ax in axes:
+        _ratio_axis(ax)
+    fig.suptitle(
+        f"Time per operation, each flavour / {data.reference}, against block size "
+        "(below 1: faster; band: interval over rounds)"
+    )
     return _saved(
         plt,
         fig,
         out,
         Plot(
             "size_scaling.png",
-            "Time per operation against block size",
-            "Every timed workload with a block size, log axes; one line per flavour.",
+            "Against block size: each flavour / the reference",
+            f"One row per flavour, one column per family: time per op divided by "
+            f"{data.reference}'s, round by round, geometric mean over rounds (line) and its "
+            f"{CONFIDENCE:.0%} interval (band); log axes; grey band: ±{EQUIVALENCE_MARGIN:.0%}. "
+            "Absolute times: the compare_to table.",
             drawn,
         ),
     )
@@ -488,16 +649,15 @@ def plot_size_scaling(data: RunData, out: Path) -> Plot:
 
 def plot_raw_ratio(data: RunData, out: Path) -> Plot:
     """alloc_pair / raw_pair per flavour and size: the GlobalAlloc path's cost over the
-    backend's own primitive."""
+    backend's own primitive; one panel per flavour."""
     pairs = {p["size"]: n for p, n in data.timed_points("alloc_pair")}
     raws = {p["size"]: n for p, n in data.timed_points("raw_pair")}
     sizes = sorted(set(pairs) & set(raws))
     if not sizes:
         return Plot("raw_ratio.png", "", "", 0)
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+    plt, fig, axes = _grid(len(data.flavours), cols=5, size=(3.0, 2.8), sharey=True)
     drawn = 0
-    for f in data.flavours:
+    for ax, f in zip(axes, data.flavours, strict=True):
         xs, ys = [], []
         for s in sizes:
             a, r = data.mean(f, pairs[s]), data.mean(f, raws[s])
@@ -505,15 +665,16 @@ def plot_raw_ratio(data: RunData, out: Path) -> Plot:
                 xs.append(s)
                 ys.append(a / r)
         if xs:
-            ax.plot(xs, ys, marker="o", label=f, color=COLOURS[f])
+            ax.plot(xs, ys, marker="o", ms=3, color=COLOURS[f])
             drawn += len(xs)
-    ax.axhline(1.0, color="grey", lw=0.8)
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("block size (bytes)")
-    ax.set_ylabel("alloc_pair / raw_pair")
-    ax.set_title("Each flavour against its raw baseline (1 = no overhead)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+        ax.set_xscale("log", base=2)
+        ax.set_title(f, color=COLOURS[f], fontsize=10)
+        ax.set_xlabel("block size (bytes)", fontsize=8)
+        ax.grid(True, which="major", alpha=0.3)
+    for ax in axes:
+        _ratio_axis(ax)
+    axes[0].set_ylabel("alloc_pair / raw_pair")
+    fig.suptitle("Each flavour against its raw baseline (1 = no overhead)")
     return _saved(
         plt,
         fig,
@@ -521,8 +682,8 @@ def plot_raw_ratio(data: RunData, out: Path) -> Plot:
         Plot(
             "raw_ratio.png",
             "Each flavour against its raw baseline",
-            "Time of one alloc+free pair through the global allocator divided by the backend's "
-            "own primitive called directly (raw_pair), per block size.",
+            "One panel per flavour: time of one alloc+free pair through the global allocator "
+            "divided by the backend's own primitive called directly (raw_pair), per block size.",
             drawn,
         ),
     )
@@ -639,26 +800,57 @@ def fragmentation_rows(data: RunData) -> list[tuple[str, str, dict[str, float], 
     return rows
 
 
+def _flavour_panels(data: RunData, extra: int = 0, cols: int = 3, **kw):
+    """A grid of one panel per flavour (the reference first), plus ``extra`` panels."""
+    order = [data.reference] + [f for f in data.flavours if f != data.reference]
+    plt, fig, axes = _grid(len(order) + extra, cols=cols, size=(4.2, 3.0), **kw)
+    for ax, f in zip(axes, order, strict=False):
+        ax.set_title(f, color=COLOURS[f], fontsize=10)
+    return plt, fig, order, axes
+
+
 def plot_fragmentation(data: RunData, out: Path) -> Plot:
-    rows = fragmentation_rows(data)
-    if not rows:
+    """RSS above the baseline, phase by phase: one panel per flavour, a line per free
+    pattern; the reference's lines grey in the others; dotted: the bytes the workload
+    holds."""
+    points = data.memory_points("fragmentation")
+    if not points:
         return Plot("fragmentation.png", "", "", 0)
-    labels = list(dict.fromkeys(r[0] for r in rows))
-    params = {label: p for p, label in data.memory_points("fragmentation")}
-    plt, fig, axes = _grid(len(labels))
+    plt, fig, order, axes = _flavour_panels(data, sharey=True)
+    cmap = plt.get_cmap("tab10")
+    mib = 1 << 20
+
+    def series(f: str, label: str, key: str) -> tuple[list[str], list[float]]:
+        runs = [r for r in data.figure_runs(f, label) if "baseline_rss" in r]
+        phases = [p for p in data.phases(label) if runs and f"{p}/rss_bytes" in runs[0]]
+        if key == "live":
+            ys = [statistics.fmean(r[f"{p}/live_bytes"] for r in runs) / mib for p in phases]
+        else:
+            ys = [
+                statistics.fmean(r[f"{p}/rss_bytes"] - r["baseline_rss"] for r in runs) / mib
+                for p in phases
+            ]
+        return phases, ys
+
     drawn = 0
-    for ax, label in zip(axes, labels, strict=True):
-        for _, f, per_live, _ in (r for r in rows if r[0] == label):
-            phases = list(per_live)
-            ax.plot(phases, [per_live[p] for p in phases], marker="o", label=f, color=COLOURS[f])
-            drawn += len(phases)
-        ax.axhline(1.0, color="grey", lw=0.8)
-        pattern = params[label].get("pattern", label)
-        ax.set_title(f"fragmentation, free pattern {pattern}", fontsize=9)
-        ax.set_ylabel("RSS above baseline / live bytes")
+    for ax, f in zip(axes, order, strict=True):
+        for k, (params, label) in enumerate(points):
+            colour = cmap(k % 10)
+            if f != data.reference:
+                ax.plot(*series(data.reference, label, "rss"), color="grey", lw=1, ls="--")
+            phases, ys = series(f, label, "rss")
+            if phases:
+                ax.plot(phases, ys, marker="o", ms=3, color=colour, label=params.get("pattern"))
+                drawn += len(phases)
+        phases, live = series(f, points[0][1], "live")
+        ax.plot(phases, live, color="black", lw=1, ls=":", label="live bytes")
+        ax.set_ylabel("RSS above baseline (MiB)", fontsize=8)
         ax.grid(True, alpha=0.3)
-    axes[0].legend(fontsize=8)
-    fig.suptitle("Fragmentation timeline: resident bytes per live byte, phase by phase")
+    axes[0].legend(fontsize=7)
+    fig.suptitle(
+        "Fragmentation: RSS after each phase (fill, free half, refill, drop all); "
+        f"dashed grey: {data.reference}"
+    )
     return _saved(
         plt,
         fig,
@@ -666,87 +858,116 @@ def plot_fragmentation(data: RunData, out: Path) -> Plot:
         Plot(
             "fragmentation.png",
             "Fragmentation timeline",
-            "RSS above the process's baseline divided by the bytes the workload holds, after "
-            "each phase (fill; free a pattern; refill with blocks twice as large). 1 = no "
-            "overhead. The RSS kept after dropping everything is in the table below.",
+            "One panel per flavour: process RSS above its baseline after each phase, a line "
+            f"per free pattern; dashed grey: {data.reference}'s; dotted: the bytes the "
+            "workload holds (the first pattern's). The verdict compares RSS after free and "
+            "after drop; RSS per live byte is in the table below.",
             drawn,
         ),
     )
 
 
 def plot_threads(data: RunData, out: Path) -> Plot:
+    """threads_churn against the thread count, one panel per flavour (the reference grey
+    in each); cross_thread_free as bars in a last panel."""
     scaling = data.timed_points("threads_churn")
     cross = data.timed_points("cross_thread_free")
+    if not scaling and not cross:
+        return Plot("threads.png", "", "", 0)
+    drawn = 0
+    if scaling:
+        plt, fig, order, axes = _flavour_panels(data, extra=1 if cross else 0)
 
-    def scaling_panel(ax) -> int:
-        drawn = 0
-        for f in data.flavours:
-            pts = [(p["threads"], m * 1e9) for p, n in scaling if (m := data.mean(f, n))]
-            if pts:
-                ax.plot(*zip(*pts, strict=True), marker="o", label=f, color=COLOURS[f])
+        def line(f: str) -> list[tuple[int, float]]:
+            return [(p["threads"], m * 1e9) for p, n in scaling if (m := data.mean(f, n))]
+
+        for ax, f in zip(axes, order, strict=False):
+            if f != data.reference and (ref := line(data.reference)):
+                ax.plot(*zip(*ref, strict=True), color="grey", lw=1, ls="--")
+            if pts := line(f):
+                ax.plot(*zip(*pts, strict=True), marker="o", color=COLOURS[f])
                 drawn += len(pts)
-        ax.set_xscale("log", base=2)
-        ax.set_xticks([p["threads"] for p, _ in scaling], [str(p["threads"]) for p, _ in scaling])
-        ax.set_xlabel("Rust threads allocating at once")
-        ax.set_ylabel("ns per op (one pair on every thread)")
-        ax.set_title("threads_churn: flat = perfect scaling")
-        ax.set_yscale("log")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
-        return drawn
-
-    def cross_panel(ax) -> int:
-        return _mean_time_bars(
-            ax,
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ticks = [p["threads"] for p, _ in scaling]
+            ax.set_xticks(ticks, [str(t) for t in ticks])
+            ax.set_xlabel("Rust threads allocating at once", fontsize=8)
+            ax.set_ylabel("ns per op (a pair on every thread)", fontsize=8)
+            ax.grid(True, which="both", alpha=0.3)
+        # One y range for the flavours' panels (not shared with the bars of the last one).
+        lims = [ax.get_ylim() for ax in axes[: len(order)]]
+        for ax in axes[: len(order)]:
+            ax.set_ylim(min(lo for lo, _ in lims), max(hi for _, hi in lims))
+        cross_ax = axes[-1] if cross else None
+    else:
+        plt, fig, axes = _grid(1, cols=1)
+        cross_ax = axes[0]
+    if cross_ax is not None:
+        drawn += _mean_time_bars(
+            cross_ax,
             data,
             [(fmt_bytes(p["size"]), n) for p, n in cross],
             1e9,
             "ns per block",
-            "cross_thread_free: allocated on one thread, freed on another",
+            "cross_thread_free: freed on another thread",
         )
-
-    return _panel_plot(
+    fig.suptitle(f"Thread scaling (flat = perfect scaling); dashed grey: {data.reference}")
+    return _saved(
+        plt,
+        fig,
         out,
-        "threads.png",
-        "Thread scaling",
-        "threads_churn: time per operation as threads are added (the machine has "
-        f"{data.metadata[data.flavours[0]].get('cpu_count', '?')} CPUs). cross_thread_free: "
-        "blocks freed by another thread than the one that allocated them.",
-        [(scaling_panel, scaling), (cross_panel, cross)],
+        Plot(
+            "threads.png",
+            "Thread scaling",
+            "threads_churn, one panel per flavour: time per operation as threads are added (the "
+            f"machine has {data.metadata[data.flavours[0]].get('cpu_count', '?')} CPUs); dashed "
+            f"grey: {data.reference}. cross_thread_free (last panel): blocks freed by another "
+            "thread than the one that allocated them.",
+            drawn,
+        ),
     )
 
 
 def plot_interplay(data: RunData, out: Path) -> Plot:
+    """python_interplay phase by phase, one panel per flavour: RSS above the start and the
+    bytes of pymalloc's arenas (the reference's RSS grey in each)."""
     points = data.memory_points("python_interplay")
     if not points:
         return Plot("interplay.png", "", "", 0)
     label = points[0][1]
-    plt, fig, axes = _grid(2, cols=2)
+    phases = data.phases(label)
+    mib = 1 << 20
+
+    def rss(f: str) -> list[float]:
+        runs = data.figure_runs(f, label)
+        return [
+            statistics.fmean(r[f"{p}/rss_bytes"] - r[f"{phases[0]}/rss_bytes"] for r in runs) / mib
+            for p in phases
+        ]
+
+    plt, fig, order, axes = _flavour_panels(data, sharey=True)
     drawn = 0
-    for f in data.flavours:
+    for ax, f in zip(axes, order, strict=True):
         runs = data.figure_runs(f, label)
         if not runs:
             continue
-        phases = data.phases(label)
-        rss = [
-            statistics.fmean((r[f"{p}/rss_bytes"] - r[f"{phases[0]}/rss_bytes"]) for r in runs)
-            / (1 << 20)
-            for p in phases
-        ]
-        axes[0].plot(phases, rss, marker="o", label=f, color=COLOURS[f])
+        if f != data.reference and data.figure_runs(data.reference, label):
+            ax.plot(phases, rss(data.reference), color="grey", lw=1, ls="--")
+        ax.plot(phases, rss(f), marker="o", color=COLOURS[f], label="RSS above the start")
         drawn += len(phases)
-        if f"{phases[0]}/python.arenas" in runs[0]:
-            arenas = [statistics.fmean(r[f"{p}/python.arenas"] for r in runs) for p in phases]
-            axes[1].plot(phases, arenas, marker="o", label=f, color=COLOURS[f])
+        if f"{phases[0]}/python.arena_bytes" in runs[0]:
+            arenas = [
+                statistics.fmean(r[f"{p}/python.arena_bytes"] for r in runs) / mib for p in phases
+            ]
+            ax.plot(
+                phases, arenas, marker="s", ms=3, ls=":", color=COLOURS[f], label="pymalloc arenas"
+            )
             drawn += len(phases)
-    axes[0].set_ylabel("RSS above the start (MiB)")
-    axes[0].set_title("python_interplay: RSS by phase", fontsize=9)
-    axes[1].set_ylabel("pymalloc arenas")
-    axes[1].set_title("pymalloc arenas by phase (do Rust blocks pin them?)", fontsize=9)
-    for ax in axes:
+        ax.set_ylabel("MiB", fontsize=8)
+        ax.tick_params(axis="x", labelsize=7)
         ax.grid(True, alpha=0.3)
-        ax.tick_params(axis="x", labelsize=8)
-    axes[0].legend(fontsize=8)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"Python interplay by phase; dashed grey: {data.reference}'s RSS")
     return _saved(
         plt,
         fig,
@@ -754,8 +975,9 @@ def plot_interplay(data: RunData, out: Path) -> Plot:
         Plot(
             "interplay.png",
             "Python interplay",
-            f"{label}: Python bytes objects interleaved with Rust blocks, then the Rust side "
-            "dropped, then the Python side.",
+            f"{label}, one panel per flavour: Python bytes objects interleaved with Rust blocks, "
+            "then the Rust side dropped, then the Python side; RSS above the start (solid) and "
+            "the bytes of pymalloc's arenas (dotted: do Rust blocks pin them?).",
             drawn,
         ),
     )
@@ -766,27 +988,83 @@ def plot_interplay(data: RunData, out: Path) -> Plot:
 
 @dataclass
 class Verdict:
+    """A family's verdict. ``ratios``: each flavour / the reference; ``against_best``: the
+    best flavour (lowest ratio) / each other flavour, paired round by round. The family has
+    a winner only when the best flavour beats every other one (``RoundRatio.outcome``:
+    the interval excludes 1 and the difference exceeds the margin); otherwise the flavours
+    it does not beat tie with it."""
+
     family: str
     metric: str
-    n: int
-    ratios: dict[str, Ratio]  # flavour -> geomean ratio against the reference
-    winner: str
-    runner_up: str | None
-    margin: Ratio | None  # winner against runner-up
+    n: int  # benchmarks
+    reference: str
+    ratios: dict[str, RoundRatio]
+    best: str
+    against_best: dict[str, RoundRatio]
+    memory: bool = False
+
+    @property
+    def ranked(self) -> list[str]:
+        return sorted(self.ratios, key=lambda f: self.ratios[f].value)
+
+    @property
+    def runner_up(self) -> str | None:
+        return self.ranked[1] if len(self.ratios) > 1 else None
+
+    @property
+    def margin(self) -> RoundRatio | None:
+        """The best flavour / the runner-up."""
+        return self.against_best.get(self.runner_up) if self.runner_up else None
+
+    @property
+    def rounds(self) -> int:
+        return min((r.rounds for r in self.against_best.values()), default=0)
+
+    @property
+    def winner(self) -> str | None:
+        beaten = [r.outcome() == "lower" for r in self.against_best.values()]
+        complete = len(beaten) == len(self.ratios) - 1
+        return self.best if beaten and complete and all(beaten) else None
+
+    @property
+    def tied(self) -> list[str]:
+        """The flavours the run cannot tell from the best (the best first)."""
+        if self.winner:
+            return []
+        return [
+            f
+            for f in self.ranked
+            if f == self.best or (r := self.against_best.get(f)) is None or r.outcome() != "lower"
+        ]
+
+    @property
+    def tie_within(self) -> float:
+        """How close the tied flavours are, as far as the run can tell (NaN: no interval)."""
+        spans = [
+            r.within() if (r := self.against_best.get(f)) else math.nan
+            for f in self.tied
+            if f != self.best
+        ]
+        return max(spans) if spans and not any(math.isnan(x) for x in spans) else math.nan
+
+    @property
+    def answer(self) -> str:
+        """The winner's name, or "tie"."""
+        return self.winner or "tie"
 
 
 def family_benchmarks(data: RunData, family: str) -> tuple[str, list[str]]:
     """(metric, benchmark names) a family's verdict compares."""
     if family in VERDICT_MEMORY_FIGURE:
-        suffix = "/" + VERDICT_MEMORY_FIGURE[family]
+        suffixes = tuple("/" + fig for fig in VERDICT_MEMORY_FIGURE[family])
         names = [
             n
             for n in data.names("byte")
-            if n.endswith(suffix)
+            if n.endswith(suffixes)
             and (w := catalogue.CATALOGUE.get(n.split("[", 1)[0])) is not None
             and w.family == family
         ]
-        return f"RSS after {VERDICT_MEMORY_FIGURE[family].split('/')[0]} (lower wins)", names
+        return VERDICT_MEMORY_WORDS[family], names
     names = [
         n
         for n in data.names("second")
@@ -797,27 +1075,44 @@ def family_benchmarks(data: RunData, family: str) -> tuple[str, list[str]]:
     return "time per op (lower wins)", names
 
 
+def _pairs(data: RunData, names: list[str], a: str, b: str):
+    return [(data.round_means(a, n), data.round_means(b, n)) for n in names]
+
+
 def verdicts(data: RunData) -> list[Verdict]:
     out = []
     for family in catalogue.FAMILIES:
         metric, names = family_benchmarks(data, family)
-        # Only benchmarks every flavour ran: a geometric mean over different sets misleads.
-        names = [n for n in names if all(data.samples(f, n) for f in data.flavours)]
+        # Only benchmarks every flavour ran, with a positive figure: a geometric mean over
+        # different sets misleads.
+        names = [
+            n
+            for n in names
+            if all((m := data.round_means(f, n)) and min(m.values()) > 0 for f in data.flavours)
+        ]
         if not names:
             continue
-        ratios = {
-            f: geomean_ratio([(data.samples(f, n), data.samples(data.reference, n)) for n in names])
+        ratios = {f: family_ratio(_pairs(data, names, f, data.reference)) for f in data.flavours}
+        if any(r is None for r in ratios.values()):
+            continue  # no round that every flavour ran (an interrupted run)
+        best = min(data.flavours, key=lambda f: ratios[f].value)
+        against = {
+            f: r
             for f in data.flavours
+            if f != best and (r := family_ratio(_pairs(data, names, best, f))) is not None
         }
-        ranked = sorted(data.flavours, key=lambda f: ratios[f].value)
-        winner = ranked[0]
-        runner_up = ranked[1] if len(ranked) > 1 else None
-        margin = (
-            geomean_ratio([(data.samples(winner, n), data.samples(runner_up, n)) for n in names])
-            if runner_up
-            else None
+        out.append(
+            Verdict(
+                family,
+                metric,
+                len(names),
+                data.reference,
+                ratios,
+                best,
+                against,
+                family in VERDICT_MEMORY_FIGURE,
+            )
         )
-        out.append(Verdict(family, metric, len(names), ratios, winner, runner_up, margin))
     return out
 
 
@@ -885,19 +1180,20 @@ def targets(data: RunData, wall_s: float | None) -> list[Target]:
         out.append(Target("RSD of the churn benchmarks", "<= 3 %", "not measured", "n/a"))
 
     small = [n for p, n in data.timed_points("churn_batch") if p["size"] in SMALL_SIZES]
-    pairs = [
-        (data.samples("system", n), data.samples("pymem", n))
+    small = [
+        n
         for n in small
-        if "pymem" in data.benches and "system" in data.benches
+        if {"pymem", "system"} <= set(data.benches)
+        and data.round_means("system", n)
+        and data.round_means("pymem", n)
     ]
-    pairs = [(a, b) for a, b in pairs if a and b]
-    if pairs:
-        r = geomean_ratio(pairs)  # system time / pymem time: pymem's speed-up
+    r = family_ratio(_pairs(data, small, "system", "pymem")) if small else None
+    if r is not None:  # system time / pymem time, round by round: pymem's speed-up
         out.append(
             Target(
                 "pymem against system, small-block churn (16-512 B, geometric mean)",
                 f">= {TARGET_SMALL_CHURN_SPEEDUP}x faster",
-                f"{r.value:.2f}x (95 % interval {r.low:.2f}-{r.high:.2f}, {r.n} benchmarks)",
+                f"{r.value:.2f}x ({_interval_words(r)}, {len(small)} benchmarks)",
                 "yes" if r.value >= TARGET_SMALL_CHURN_SPEEDUP else "no",
             )
         )
@@ -906,17 +1202,23 @@ def targets(data: RunData, wall_s: float | None) -> list[Target]:
 
     zeroed = catalogue.get("zeroed_vec").label(CALLOC_PARAMS)
     memset = catalogue.get("memset_vec").label(CALLOC_PARAMS)
-    if "pymem" in data.benches and data.samples("pymem", zeroed) and data.samples("pymem", memset):
-        lr, var = log_ratio(data.samples("pymem", memset), data.samples("pymem", zeroed))
-        half = Z95 * math.sqrt(var)
+    if (
+        "pymem" in data.benches
+        and data.round_means("pymem", zeroed)
+        and data.round_means("pymem", memset)
+    ):
+        # Two workloads, so their rounds ran at different moments: Welch, not paired.
+        r = welch_ratio(
+            list(data.round_means("pymem", memset).values()),
+            list(data.round_means("pymem", zeroed).values()),
+        )
         out.append(
             Target(
                 "pymem: vec![0; 1 MiB] untouched via PyMem_Calloc against alloc + memset",
                 f">= {TARGET_CALLOC_SPEEDUP:g}x faster",
-                f"{math.exp(lr):.2f}x (95 % interval {math.exp(lr - half):.2f}-"
-                f"{math.exp(lr + half):.2f}; {fmt_time(data.mean('pymem', zeroed))} against "
-                f"{fmt_time(data.mean('pymem', memset))})",
-                "yes" if math.exp(lr) >= TARGET_CALLOC_SPEEDUP else "no",
+                f"{r.value:.2f}x ({_interval_words(r)}; {fmt_time(data.mean('pymem', zeroed))} "
+                f"against {fmt_time(data.mean('pymem', memset))})",
+                "yes" if r.value >= TARGET_CALLOC_SPEEDUP else "no",
             )
         )
     else:
@@ -955,6 +1257,16 @@ def run_dimensions(data: RunData) -> dict[str, str]:
         "flavours": ",".join(data.flavours),
         "commit": str(md.get("git_commit", "?"))[:12],
     }
+
+
+def _family_level(data: RunData, names: list[str], flavour: str) -> list[float]:
+    """Per round (those every benchmark has): the geometric mean over ``names`` of the
+    flavour's own mean, for comparing a flavour with itself in another run."""
+    if not names:
+        return []
+    means = [data.round_means(flavour, n) for n in names]
+    rounds = set.intersection(*(set(m) for m in means))
+    return [math.exp(statistics.fmean(math.log(m[r]) for m in means)) for r in sorted(rounds)]
 
 
 def _machine(data: RunData) -> tuple:
@@ -1033,36 +1345,14 @@ def compare_blocks(datas: list[RunData]) -> tuple[list[Block], Block]:
     per_run = [{v.family: v for v in verdicts(d)} for d in datas]
     families = [f for f in catalogue.FAMILIES if any(f in v for v in per_run)]
 
-    def cell(d: RunData, v: Verdict | None) -> str:
-        if v is None:
-            return "-"
-        r = v.ratios[v.winner]
-        if v.winner == d.reference:
-            return (
-                f"{v.winner} (the reference; next {v.runner_up} {v.ratios[v.runner_up].value:.2f})"
-                if v.runner_up
-                else v.winner
-            )
-        return f"{v.winner} {r.value:.2f}" + ("" if r.significant else " (n.s.)")
-
-    def answer(d: RunData, v: Verdict | None) -> str:
-        """The run's answer: its winner where the difference is significant, else "tie"
-        (a non-significant winner is not an answer that can change)."""
-        if v is None:
-            return "-"
-        other = v.runner_up if v.winner == d.reference else v.winner
-        if other is None or v.ratios[other].significant:
-            return v.winner
-        return "tie"
-
     rows = []
     for fam in families:
         vs = [p.get(fam) for p in per_run]
-        answers = [answer(d, v) for d, v in zip(datas, vs, strict=True)]
+        answers = [v.answer if v is not None else "-" for v in vs]
         metric = next(v.metric for v in vs if v is not None)
         rows.append(
             [fam, metric]
-            + [cell(d, v) for d, v in zip(datas, vs, strict=True)]
+            + [verdict_short(v) if v is not None else "-" for v in vs]
             + ["no" if len(set(answers)) == 1 else "yes: " + " / ".join(answers)]
         )
     refs = sorted({d.reference for d in datas})
@@ -1071,10 +1361,11 @@ def compare_blocks(datas: list[RunData]) -> tuple[list[Block], Block]:
         ("h2", "Verdict per run"),
         (
             "p",
-            f"Each cell: the family's winner and its geometric-mean ratio to {'/'.join(refs)} "
-            "measured within that run (< 1: faster or smaller; n.s.: its 95 % interval "
-            "includes 1), the same verdict as each run's own report. Answer changes: whether "
-            "the winners differ (a winner marked n.s. is no clear answer either way).",
+            f"Each cell: the family's winner and its ratio to {'/'.join(refs)} measured within "
+            "that run (< 1: faster or smaller), or the flavours that tie (within the margin "
+            f"of {EQUIVALENCE_MARGIN:.0%} or the {CONFIDENCE:.0%} interval over rounds), the "
+            "same verdict as each run's own report. Answer changes: whether the winners "
+            "differ (a tie is an answer too).",
         ),
         verdict_table,
     ]
@@ -1093,8 +1384,8 @@ def compare_blocks(datas: list[RunData]) -> tuple[list[Block], Block]:
         ("h2", f"Every flavour / {'/'.join(refs)}, per run"),
         (
             "p",
-            "Geometric mean over the family's benchmarks of flavour mean / reference mean in "
-            "each run, with its 95 % interval.",
+            "Geometric mean over the family's benchmarks and the run's rounds of flavour mean "
+            f"/ reference mean in each run, with its {CONFIDENCE:.0%} interval over rounds.",
         ),
         ("table", ["family", "flavour", *labels], ratio_rows),
     ]
@@ -1113,21 +1404,19 @@ def compare_blocks(datas: list[RunData]) -> tuple[list[Block], Block]:
                     n
                     for n in names
                     if n in set(family_benchmarks(base, fam)[1])
-                    and d.samples(f, n)
-                    and base.samples(f, n)
+                    and d.round_means(f, n)
+                    and base.round_means(f, n)
                 ]
-                cells.append(
-                    fmt_ratio(geomean_ratio([(d.samples(f, n), base.samples(f, n)) for n in names]))
-                    if names
-                    else "-"
-                )
+                mine, theirs = _family_level(d, names, f), _family_level(base, names, f)
+                cells.append(fmt_ratio(welch_ratio(mine, theirs)) if mine and theirs else "-")
             cross_rows.append([fam, f, *cells])
     blocks += [
         ("h2", f"Each flavour against itself: run / {labels[0]}"),
         (
             "p",
             "Geometric mean over the family's benchmarks of the flavour's mean in the run / its "
-            f"mean in {labels[0]} (< 1: faster or smaller there), with its 95 % interval. The "
+            f"mean in {labels[0]} (< 1: faster or smaller there), with Welch's "
+            f"{CONFIDENCE:.0%} interval over the two runs' rounds (no round pairs them). The "
             "runs ran one after the other, so machine drift between them enters these ratios "
             "(the verdicts above are measured within each run and do not have that problem).",
         ),
@@ -1136,15 +1425,143 @@ def compare_blocks(datas: list[RunData]) -> tuple[list[Block], Block]:
     return blocks, verdict_table
 
 
+# ---- replication: do two runs of the same plan agree? ----------------------------------------
+
+
+@dataclass
+class Agreement:
+    """One family in two runs: the same verdict? each run's ratios inside the other's
+    interval? ``inside_ab``: flavour -> run a's ratio (to the reference) inside run b's
+    interval (None: b has no interval); ``inside_ba`` the other way round."""
+
+    family: str
+    a: Verdict
+    b: Verdict
+    inside_ab: dict[str, bool | None]
+    inside_ba: dict[str, bool | None]
+
+    @property
+    def same(self) -> bool:
+        """The same winner, or both a tie."""
+        return self.a.answer == self.b.answer
+
+
+def agreement(a: Verdict, b: Verdict) -> Agreement:
+    """Compares one family's verdicts of two runs (the reference's own ratio, 1 in both,
+    is left out)."""
+    if a.family != b.family:
+        raise ValueError(f"agreement compares one family; got {a.family!r} and {b.family!r}")
+    flavours = [f for f in a.ratios if f in b.ratios and f not in (a.reference, b.reference)]
+
+    def inside(x: RoundRatio, y: RoundRatio) -> bool | None:
+        return y.contains(x.value) if y.has_interval else None
+
+    return Agreement(
+        a.family,
+        a,
+        b,
+        {f: inside(a.ratios[f], b.ratios[f]) for f in flavours},
+        {f: inside(b.ratios[f], a.ratios[f]) for f in flavours},
+    )
+
+
+def replication(a: RunData, b: RunData) -> list[Agreement]:
+    """Every family both runs have a verdict for, in the catalogue's order."""
+    va, vb = {v.family: v for v in verdicts(a)}, {v.family: v for v in verdicts(b)}
+    return [agreement(va[f], vb[f]) for f in catalogue.FAMILIES if f in va and f in vb]
+
+
+def _inside_cell(inside: dict[str, bool | None], x: Verdict, y: Verdict) -> str:
+    known = {f: v for f, v in inside.items() if v is not None}
+    if not known:
+        return "no interval" if inside else "-"
+    outside = [
+        f"{f} {x.ratios[f].value:.2f} outside {y.ratios[f].text().split(' ', 1)[1]}"
+        for f, v in known.items()
+        if not v
+    ]
+    return f"{len(known) - len(outside)} of {len(known)}" + (
+        f" ({'; '.join(outside)})" if outside else ""
+    )
+
+
+def replication_blocks(a: RunData, b: RunData) -> list[Block]:
+    """The replication section: per family both runs' verdicts, whether they agree, and
+    whether each run's ratios lie inside the other's intervals; "N of M families agree"."""
+    names = [d.record.get("run_id", d.run_dir.name) for d in (a, b)]
+    rows, agree = [], replication(a, b)
+    for g in agree:
+        rows.append(
+            [
+                g.family,
+                verdict_short(g.a),
+                verdict_short(g.b),
+                "yes" if g.same else "no",
+                _inside_cell(g.inside_ab, g.a, g.b),
+                _inside_cell(g.inside_ba, g.b, g.a),
+            ]
+        )
+    pairs = [
+        (v, w)
+        for g in agree
+        for v, w in zip(g.inside_ab.values(), g.inside_ba.values(), strict=True)
+    ]
+    ab = [v for v, _ in pairs if v is not None]
+    ba = [w for _, w in pairs if w is not None]
+    same = sum(g.same for g in agree)
+    summary = f"{same} of {len(agree)} families agree (the same winner, or both a tie)."
+    if ab or ba:
+        summary += (
+            f" Ratios to the reference inside the other run's {CONFIDENCE:.0%} interval: "
+            f"{sum(ab)} of {len(ab)} ({names[0]} in {names[1]}'s), {sum(ba)} of {len(ba)} "
+            f"({names[1]} in {names[0]}'s)."
+        )
+    return [
+        ("h2", f"Replication: do {names[0]} and {names[1]} agree?"),
+        ("p", summary),
+        (
+            "p",
+            "Each family's verdict in both runs (winner and its ratio to the reference, or the "
+            f"flavours that tie: within the ±{EQUIVALENCE_MARGIN:.0%} margin or the interval "
+            "over rounds). Agree: the same winner, or a tie in both. When both runs measure "
+            "the same thing, one run's ratio lies inside the other's interval most of the "
+            "time (about 83 % for a 95 % interval, more with few rounds); many misses mean "
+            "the intervals are narrower than the drift between the runs.",
+        ),
+        (
+            "table",
+            [
+                "family",
+                names[0],
+                names[1],
+                "agree?",
+                f"{names[0]}'s ratios inside {names[1]}'s interval",
+                f"{names[1]}'s ratios inside {names[0]}'s interval",
+            ],
+            rows,
+        ),
+    ]
+
+
+def replication_text(run_dirs: Iterable[Path | str]) -> str:
+    """The replication section of two runs as Markdown (printed by make bench REPLICATE=1)."""
+    a, b = [load_run(d) for d in run_dirs]
+    return render_markdown("Replication", replication_blocks(a, b)).split("\n", 2)[2].rstrip()
+
+
 def compare_runs(run_dirs: Iterable[Path | str], out_dir: Path | str) -> Path:
     """Writes the comparison of ``run_dirs`` (``compare_blocks``) into ``out_dir``
     (index.html, index.md, compare.json); returns the path of index.html."""
     datas = [load_run(d) for d in run_dirs]
     blocks, _ = compare_blocks(datas)
+    if len(datas) == 2:  # two runs: first, do their verdicts agree?
+        blocks = [*replication_blocks(*datas), ("h2", "The runs"), *blocks]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     names = [d.record.get("run_id", d.run_dir.name) for d in datas]
-    title = "allocbench comparison: " + ", ".join(names)
+    halves = [(d.record.get("replicate") or {}).get("runs") for d in datas]
+    kind = "replication" if len(datas) == 2 and halves[0] == halves[1] == names else "comparison"
+    title = f"allocbench {kind}: " + ", ".join(names)
     intro: list[Block] = [
         (
             "p",
@@ -1232,19 +1649,39 @@ def _write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def header_section(data: RunData, wall_s: float | None) -> list[Block]:
+def header_section(data: RunData) -> list[Block]:
+    """The report's first lines: what was run, how often, where."""
     rec, md = data.record, data.metadata[data.flavours[0]]
     mode = rec.get("mode", md.get("bench_mode", "?"))
+    rounds = (rec.get("mode_settings") or {}).get("rounds", "?")
     blocks: list[Block] = [
         (
             "p",
-            f"Run {rec.get('run_id', data.run_dir.name)}, mode {mode}, flavours "
-            f"{', '.join(data.flavours)}; reference {data.reference}. Machine: "
-            f"{md.get('cpu_model_name', '?')}, {md.get('cpu_count', '?')} CPUs, "
-            f"{md.get('platform', '?')}. Commit {md.get('git_commit', '?')}."
+            f"Run {rec.get('run_id', data.run_dir.name)}, mode {mode} ({rounds} rounds), "
+            f"flavours {', '.join(data.flavours)}; reference {data.reference}. Machine: "
+            f"{md.get('cpu_model_name', '?')}, {md.get('cpu_count', '?')} CPUs. Interpreter "
+            f"{run_dimensions(data)['interpreter']}. Commit {str(md.get('git_commit', '?'))[:12]}."
             + (f" Filter: {rec['filter']!r}." if rec.get("filter") else ""),
         )
     ]
+    half = rec.get("replicate")
+    if half:
+        blocks.append(
+            (
+                "p",
+                f"This run is half {half.get('half', '?')} of a replicated pair "
+                f"({', '.join(half.get('runs', []))}): the two halves' rounds alternated in "
+                "time; their agreement: report "
+                f"{half.get('report', '<run id>-replication')}.",
+            )
+        )
+    return blocks
+
+
+def run_section(data: RunData, wall_s: float | None) -> list[Block]:
+    """How the run was made: settings, interpreter, the flavours' builds."""
+    rec, md = data.record, data.metadata[data.flavours[0]]
+    blocks: list[Block] = [("h2", "The run")]
     if rec:
         settings = rec.get("mode_settings", {})
         blocks.append(
@@ -1266,7 +1703,8 @@ def header_section(data: RunData, wall_s: float | None) -> list[Block]:
             "p",
             f"Interpreter {dims['interpreter']}: {dims['build']}"
             + (f" (chosen by {chosen})" if chosen else "")
-            + f". PYTHONMALLOC: {dims['PYTHONMALLOC']}.",
+            + f". PYTHONMALLOC: {dims['PYTHONMALLOC']}. Platform {md.get('platform', '?')}; "
+            f"commit {md.get('git_commit', '?')}.",
         )
     )
     keys = ("backend_primitive", "features", "python_version", "pythonmalloc", "glibc", "rustc")
@@ -1277,14 +1715,20 @@ def header_section(data: RunData, wall_s: float | None) -> list[Block]:
             ["flavour", "primitive", "features", "Python", "PYTHONMALLOC", "glibc", "rustc"],
             [[f, *(data.metadata[f].get(k, "?") for k in keys)] for f in data.flavours],
         ),
-        ("h2", "Targets"),
+    ]
+    return blocks
+
+
+def targets_section(data: RunData, wall_s: float | None) -> list[Block]:
+    """The project's own targets (issue 3): last in the report."""
+    return [
+        ("h2", "Targets of the project"),
         (
             "table",
             ["target", "goal", "measured", "met"],
             [[t.what, t.goal, t.measured, t.met] for t in targets(data, wall_s)],
         ),
     ]
-    return blocks
 
 
 def detail_section(data: RunData) -> list[Block]:
@@ -1335,57 +1779,138 @@ def detail_section(data: RunData) -> list[Block]:
     return blocks
 
 
-def verdict_section(data: RunData) -> list[Block]:
+# What each family measures, in a user's words (the advice of the answer table).
+FAMILY_WHAT = {
+    "throughput": "allocation-heavy code (small-block churn, mixed sizes, collections, JSON)",
+    "raw": "the backends' primitives called directly (a diagnostic: not the GlobalAlloc path)",
+    "realloc": "growing and shrinking buffers (Vec push, String append, reserve_exact)",
+    "zeroed": "large zeroed or memset buffers (4 KiB to 1 MiB)",
+    "fragmentation": "a heap that fills, frees half, refills and drops everything",
+    "threads": "allocation on several Rust threads at once, and frees on another thread",
+    "interplay": "Rust blocks interleaved with Python objects, then both dropped",
+}
+# A tie wider than this says more about the machine than about the allocators.
+NOISY_TIE = 0.10
+
+
+def _rounds_words(n: int) -> str:
+    return f"{n} round{'s' * (n != 1)}"
+
+
+def within_words(v: Verdict) -> str:
+    """How closely tied flavours are: "±3.1%", or for wide ties "a factor of 2.8"."""
+    x = v.tie_within
+    if math.isnan(x):
+        return f"no interval ({_rounds_words(v.rounds)})"
+    return f"±{x:.1%}" if x <= 0.5 else f"a factor of {1 + x:.2g}"
+
+
+def verdict_short(v: Verdict) -> str:
+    """A family's answer in a few words: the winner and its ratio to the reference, or the
+    flavours that tie and how closely."""
+    if v.winner == v.reference:
+        return f"{v.winner} (the reference)"
+    if v.winner:
+        return f"{v.winner} {v.ratios[v.winner].value:.2f}"
+    return f"tie: {', '.join(v.tied)} ({within_words(v)})"
+
+
+def advice(v: Verdict) -> str:
+    """One sentence a user can act on."""
+    what = FAMILY_WHAT.get(v.family, v.family)
+    if v.winner:
+        return f"If {what} dominates your extension, use {v.winner}."
+    if v.rounds < 2:
+        return (
+            "One round cannot separate the flavours: run make bench with more rounds "
+            "(MODE=quick or rigorous)."
+        )
+    if v.tie_within > NOISY_TIE:
+        return (
+            f"Too noisy to choose (the flavours could differ by {within_words(v)}): "
+            "rerun with MODE=rigorous, on a quiet machine."
+        )
+    return (
+        f"For {what}, choose between {', '.join(v.tied)} on other grounds: this run cannot "
+        f"tell them apart by more than {v.tie_within:.1%}."
+    )
+
+
+def answer_section(data: RunData) -> list[Block]:
+    """The report's first table: per family, the winner or a tie, by how much, how sure,
+    and one sentence of advice."""
     ref = data.reference
     verdict = verdicts(data)
+    blocks: list[Block] = [("h2", "The answer")]
     if not verdict:
-        return [("h2", "Verdict"), ("p", "No family has benchmarks that every flavour ran.")]
-
-    def judged(r: Ratio) -> str:
-        sig = "significant" if r.significant else "not significant"
-        return f"{fmt_ratio(r)}; {sig} (Welch {r.significant_benchmarks}/{r.n})"
-
+        return [*blocks, ("p", "No family has benchmarks that every flavour ran.")]
+    if len(data.flavours) < 2:
+        return [*blocks, ("p", f"Only {data.flavours[0]} was measured: nothing to compare.")]
     rows = []
     for v in verdict:
-        r = v.ratios[v.winner]
-        rows.append(
-            [
-                v.family,
-                v.metric,
-                v.n,
-                v.winner,
-                "the reference"
-                if v.winner == ref
-                else f"{ratio_words(r.value, v.family in VERDICT_MEMORY_FIGURE)}: {judged(r)}",
-                f"{v.runner_up}: {judged(v.margin)}" if v.margin else "-",
-                ", ".join(f"{f} {v.ratios[f].value:.2f}" for f in data.flavours),
-            ]
-        )
+        less = ("smaller", "larger") if v.memory else ("faster", "slower")
+        m, runner = v.margin, v.runner_up
+        if v.winner:
+            much = f"{ratio_words(m.value, v.memory)} than {runner} (the next best)"
+            if ref not in (v.winner, runner):
+                much += f"; {ratio_words(v.ratios[v.winner].value, v.memory)} than {ref}"
+            answer = v.winner
+        else:
+            answer = "tie: " + ", ".join(v.tied)
+            much = f"within {within_words(v)}" + (
+                f"; best point estimate {v.best} ({less[0]} than {runner} by "
+                f"{abs(1 - m.value):.1%})"
+                if m is not None and m.value < 1
+                else ""
+            )
+        sure = (
+            f"{v.best} / {runner}: {m.text()}; " if m is not None else ""
+        ) + f"{_rounds_words(v.rounds)} x {v.n} benchmark{'s' * (v.n != 1)}"
+        rows.append([v.family, answer, much, sure, advice(v)])
     return [
-        ("h2", "Verdict"),
+        *blocks,
         (
             "p",
-            f"Per family: geometric mean over the benchmarks every flavour ran of each "
-            f"flavour's mean / {ref}'s mean, with its 95 % interval in brackets; significant = "
-            "the interval excludes 1. Welch k/n: benchmarks where the two differ at 95 %.",
+            "Per family: the flavour that beats every other one, or the flavours that tie. "
+            f"Each comparison is paired round by round (a round runs every flavour within "
+            f"seconds); a tie: the {CONFIDENCE:.0%} Student-t interval over rounds contains "
+            f"1, or the difference is under the equivalence margin of ±{EQUIVALENCE_MARGIN:.0%}. "
+            "How sure: the best flavour / the next best with that interval.",
         ),
+        ("table", ["family", "answer", "by how much", "how sure", "advice"], rows),
+    ]
+
+
+def ratio_section(data: RunData) -> list[Block]:
+    """Every flavour / the reference, per family: ratio, interval, tie or not."""
+    ref = data.reference
+    verdict = verdicts(data)
+    if not verdict or len(data.flavours) < 2:
+        return []
+    others = [f for f in data.flavours if f != ref]
+    rows = []
+    for v in verdict:
+        words = {"lower": "smaller" if v.memory else "faster", "tie": "tie"}
+        words["higher"] = "larger" if v.memory else "slower"
+        rows.append(
+            [v.family, v.metric, v.n, v.rounds]
+            + [f"{v.ratios[f].text()} {words[v.ratios[f].outcome()]}" for f in others]
+        )
+    return [
+        ("h2", f"Every flavour / {ref}"),
         (
-            "table",
-            [
-                "family",
-                "metric",
-                "benchmarks",
-                "winner",
-                f"winner / {ref}",
-                "winner / runner-up",
-                f"every flavour / {ref}",
-            ],
-            rows,
+            "p",
+            f"Per family: geometric mean over the rounds of each round's geometric mean over the "
+            f"family's benchmarks of flavour mean / {ref} mean, with its {CONFIDENCE:.0%} "
+            f"Student-t interval over rounds in brackets; tie: the interval contains 1 or the "
+            f"ratio is within ±{EQUIVALENCE_MARGIN:.0%}.",
         ),
+        ("table", ["family", "metric", "benchmarks", "rounds", *others], rows),
     ]
 
 
 PLOTS: tuple[Callable[[RunData, Path], Plot], ...] = (
+    plot_verdict,
     plot_size_scaling,
     plot_raw_ratio,
     plot_realloc,
@@ -1463,6 +1988,11 @@ def instruction_section(data: RunData, out: Path) -> list[Block]:
     blocks.append(("table", headers, rows))
     for title, text, (headers, rows) in (
         (
+            "Estimated cycles per operation (callgrind's cache simulation)",
+            instructions.CYCLES_TEXT + " " + instructions.cycles_note(counts) + ".",
+            instructions.cycles_rows(counts),
+        ),
+        (
             "Against the C-level pair (the physical limit)",
             instructions.C_BASELINE_TEXT,
             instructions.c_baseline_rows(counts),
@@ -1486,11 +2016,25 @@ def instruction_section(data: RunData, out: Path) -> list[Block]:
                 ),
             )
         )
-    if counts.get("prediction"):
+    preds = instructions.predictions(counts)
+    this_run = data.record.get("run_id", data.run_dir.name)
+    stored = {p.get("pyperf_run") for _, p in preds}
+    if this_run not in stored and instructions.same_interpreter(counts, data.record) is None:
+        try:  # this report's own run, when it timed the interpreter the counts ran under
+            p = instructions.pyperf_prediction(counts, data.run_dir)
+            preds.append((f"pyperf {this_run} (this report's run)", p))
+        except (ValueError, ReportInputError):
+            pass
+    if preds:
         blocks += [
-            ("h2", "Do instruction counts predict wall time here?"),
-            ("p", instructions.prediction_text(counts["prediction"])),
+            ("h2", "Do instructions or estimated cycles predict wall time here?"),
+            ("p", instructions.prediction_notes(counts, preds)),
+            ("table", *instructions.prediction_rows(preds)),
         ]
+        headers, rows = instructions.prediction_family_rows(preds)
+        if rows:
+            blocks.append(("table", headers, rows))
+    if counts.get("prediction"):
         if instructions.plot_prediction(counts, out / "instructions_vs_time.png"):
             blocks.append(
                 (
@@ -1498,9 +2042,9 @@ def instruction_section(data: RunData, out: Path) -> list[Block]:
                     Plot(
                         "instructions_vs_time.png",
                         "Instructions against wall time",
-                        "Native ns per op against callgrind instructions per op, measured "
-                        "in the same run: dots on one rising line mean counts rank the "
-                        "flavours as the clock does.",
+                        "Native ns per op against callgrind instructions per op (and "
+                        "estimated cycles per op), measured in the same run: dots on one "
+                        "rising line mean the figure ranks the flavours as the clock does.",
                         1,
                     ),
                 )
@@ -1524,16 +2068,18 @@ def build(run_dir: Path | str, out_dir: Path | str, bench_started: float | None 
     else:
         wall_s = data.record.get("total_wall_s")
 
-    blocks = header_section(data, wall_s)
+    # The answer first, then the evidence, then how the run was made; targets last.
+    blocks = header_section(data) + answer_section(data) + ratio_section(data)
     blocks.append(("h2", "Plots"))
     blocks += [("img", p) for p in plots] or [("p", "This run measured no plotted workload.")]
     blocks += detail_section(data)
     if comparison is not None:
         blocks.append(("h2", f"python -m pyperf compare_to {data.reference}.json ... --table"))
         blocks.append(("pre", comparison))
+    blocks += run_section(data, wall_s)
     blocks += instruction_section(data, out)
     blocks += hazard_section(data)
-    blocks += verdict_section(data)  # the report ends with the verdict
+    blocks += targets_section(data, wall_s)
 
     title = f"allocbench report: {data.record.get('run_id', data.run_dir.name)}"
     _write_text(out / "index.md", render_markdown(title, blocks))
