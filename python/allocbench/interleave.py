@@ -2,7 +2,28 @@
 selection of benchmarks by filter, the schedule of worker processes (calibration once per
 benchmark, then rounds in which every flavour runs once, the order rotated), one worker
 process, and the loop that runs them and keeps every flavour's pyperf file valid after each
-step. Why it is built this way: the top of ``allocbench.bench``.
+step.
+
+How the flavours are interleaved, and why it is affordable. One process holds one flavour,
+so every measurement is a process. pyperf's own manager spends 20 worker processes per
+benchmark, plus calibration; for five flavours and ~75 benchmarks that is over an hour.
+Instead:
+
+1. Calibration, once per benchmark: one process per workload, on the reference flavour,
+   finds the loops per call that take ``target_time`` (``benchmarks/pyperf_suite.py
+   --calibrate``). Every flavour then runs the same amount of work per value.
+2. Values: for each workload, ``rounds`` rounds; in each round every flavour runs one pyperf
+   worker process (``pyperf_suite.py --worker --loops 1 --plan``) over all of the workload's
+   selected points: ``warmups`` warmups and ``values`` values each. The flavour order
+   rotates from round to round (A B C, B C A, C A B ...), so the flavours' runs of a
+   benchmark alternate within seconds of each other and machine drift hits them alike; no
+   flavour always goes first.
+3. Memory workloads (not timed): each point runs in a fresh process per flavour and round
+   (the figures are RSS, so no point may inherit another's heap), interleaved the same way.
+
+Each worker's runs are added to the flavour's suite, which is written after every step
+(temporary file, then rename), so an interrupted run leaves valid pyperf files of what was
+measured.
 """
 
 from __future__ import annotations
