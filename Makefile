@@ -26,7 +26,7 @@ unexport PYTHONMALLOC
 RUST_SRC := $(shell find rustext crates -name '*.rs' ! -name 'tests.rs' -o -name '*.c' -o -name 'Cargo.toml') Cargo.toml Cargo.lock pyproject.toml
 PY_SRC := $(shell find python -name '*.py' -o -name '*.pyi')
 
-.PHONY: bench-extension help venv build build-all test lint fmt cargo-test pytest clean asv-check history dashboard regress stress bench report report-compare bench-instructions regress-instructions review pythons hazards mutants
+.PHONY: bench-extension help venv build build-all test lint registry fmt cargo-test pytest clean asv-check history dashboard regress stress bench report report-compare bench-instructions regress-instructions review pythons hazards mutants
 
 # `make help` prints the `##` comment of every target (and the `##` lines right below it),
 # so the list cannot drift from the targets; tests/test_makefile.py checks every .PHONY
@@ -69,7 +69,8 @@ Cargo.lock:
 # The stub of the extension (python/allocbench/_rustext.pyi) is checked against a built
 # flavour: mypy reads the stub from the source tree, stubtest imports the system build.
 lint: $(VENV)/.stamp $(BUILD)/flavours/system/.stamp ## cargo fmt --check, cargo clippy -D warnings, ruff check/format
-## --check, mypy.stubtest of the extension's stub against the system flavour
+## --check, mypy.stubtest of the extension's stub against the system flavour, the registry's lists
+	$(PYTHON) python/allocbench/registry.py --check
 	cargo fmt --all --check
 	cargo clippy --quiet --all-targets -p allocbench-rustext --features alloc-pymem -- -D warnings
 	@for f in $(FLAVOURS_ALL); do \
@@ -82,6 +83,12 @@ lint: $(VENV)/.stamp $(BUILD)/flavours/system/.stamp ## cargo fmt --check, cargo
 	$(VENV)/bin/ruff format --check .
 	MYPY_CACHE_DIR=$(BUILD)/mypy-cache MYPYPATH=python PYTHONPATH=$(BUILD)/flavours/system \
 	  ALLOCBENCH_FLAVOUR=system $(VPY) -m mypy.stubtest allocbench._rustext
+
+# The lists cargo and asv read (features, lib.rs's backends, asv's matrix), written from the
+# registry: run after adding, renaming or removing a flavour there.
+registry: ## rewrite the flavour lists of the Cargo.tomls, lib.rs and asv.conf.json from
+## python/allocbench/registry.py
+	$(PYTHON) python/allocbench/registry.py --write
 
 fmt: $(VENV)/.stamp ## cargo fmt and ruff format
 	cargo fmt --all

@@ -130,3 +130,88 @@ def test_each_built_flavour_is_what_the_registry_says(flavour):
     assert info["primitive"] == f.primitive
     assert info["routes_through_pymem"] == f.routes_through_pymem
     assert f.feature in info["features"].split(",")
+
+
+# ---- the generated lists (make registry) -------------------------------------------------------
+GENERATED = (
+    "crates/allocbench-alloc/Cargo.toml",
+    "rustext/Cargo.toml",
+    "crates/allocbench-alloc/src/lib.rs",
+    "asv.conf.json",
+)
+
+
+def _copy_generated(tmp_path: Path) -> Path:
+    for rel in GENERATED:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text((ROOT / rel).read_text())
+    return tmp_path
+
+
+def test_the_generated_lists_are_up_to_date():
+    assert registry.stale() == [], "run make registry"
+
+
+@pytest.mark.parametrize(
+    "rel, old, new",
+    [
+        ("crates/allocbench-alloc/Cargo.toml", "system = []\n", "system = []\ntcmalloc = []\n"),
+        ("rustext/Cargo.toml", 'alloc-system = ["allocbench-alloc/system"]\n', ""),
+        ("crates/allocbench-alloc/src/lib.rs", '"system", "mimalloc"', '"mimalloc", "system"'),
+        ("asv.conf.json", '"system", "mimalloc"', '"system"'),
+    ],
+)
+def test_a_list_edited_by_hand_is_found_and_rewritten(tmp_path, rel, old, new):
+    root = _copy_generated(tmp_path)
+    text = (root / rel).read_text()
+    assert old in text
+    (root / rel).write_text(text.replace(old, new, 1))
+    assert registry.stale(root) == [root / rel]
+    assert registry.write(root) == [root / rel]
+    assert (root / rel).read_text() == text
+    assert registry.stale(root) == []
+
+
+def test_a_new_entry_reaches_every_generated_list(tmp_path, monkeypatch):
+    root = _copy_generated(tmp_path)
+    extra = registry.Flavour(
+        name="tcmalloc",
+        primitive="tc_malloc + tc_free",
+        colour="tab:green",
+        c_pair="malloc",
+        allocator="TcmallocAllocator",
+        cargo_deps=("dep:tcmalloc",),
+        alloc_symbols=("tc_malloc",),
+        zeroed_symbols=("tc_calloc",),
+        free_symbols=("tc_free",),
+    )
+    monkeypatch.setattr(registry, "REGISTRY", (*registry.REGISTRY, extra))
+    monkeypatch.setattr(registry, "NAMES", (*registry.NAMES, "tcmalloc"))
+    assert sorted(registry.write(root)) == sorted(root / rel for rel in GENERATED)
+    alloc = tomllib.loads((root / GENERATED[0]).read_text())["features"]
+    assert alloc["tcmalloc"] == ["dep:tcmalloc"] and list(alloc)[-1] == "tcmalloc"
+    ext = tomllib.loads((root / GENERATED[1]).read_text())["features"]
+    assert ext["alloc-tcmalloc"] == ["allocbench-alloc/tcmalloc"]
+    lib = (root / GENERATED[2]).read_text()
+    assert '    "jemalloc",\n    "tcmalloc",\n);' in lib  # past 60 columns: one per line
+    formatted = subprocess.run(
+        ["rustfmt", "--edition", "2021", "--emit", "stdout"],
+        input=lib,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert formatted == lib, "the generated lib.rs is not as cargo fmt would leave it"
+    assert '#[cfg(feature = "tcmalloc")]\npub use tcmalloc::TcmallocAllocator as Allocator;' in lib
+    from asv import util
+
+    conf = util.load_json(str(root / GENERATED[3]), js_comments=True)
+    assert conf["matrix"]["env"]["ALLOCBENCH_FLAVOUR"][-1] == "tcmalloc"
+
+
+def test_a_file_without_its_markers_is_refused(tmp_path):
+    root = _copy_generated(tmp_path)
+    lib = root / GENERATED[2]
+    lib.write_text(lib.read_text().replace(f"// {registry.END}\n", ""))
+    with pytest.raises(ValueError, match=re.escape("lib.rs: needs one '// generated from")):
+        registry.stale(root)

@@ -38,9 +38,10 @@ macro_rules! exactly_one {
     (@pairs) => {};
 }
 
-// The backends, one file each: the flavours of python/allocbench/registry.py, in its order
-// (tests/test_registry.py checks that the two agree). Each file's allocator implements
-// `GlobalAlloc` and `Backend`; the one compiled in is `Allocator`.
+// The backends, one file each: the flavours of python/allocbench/registry.py, in its order,
+// written by it (make registry; tests/test_registry.py fails when this block differs). Each
+// file's allocator implements `GlobalAlloc` and `Backend`; the one compiled in is `Allocator`.
+// generated from python/allocbench/registry.py (make registry)
 exactly_one!("pymem", "pymem-raw", "system", "mimalloc", "jemalloc");
 
 #[cfg(feature = "pymem")]
@@ -67,6 +68,7 @@ pub use mimalloc::MimallocAllocator as Allocator;
 pub mod jemalloc;
 #[cfg(feature = "jemalloc")]
 pub use jemalloc::JemallocAllocator as Allocator;
+// end generated
 
 /// pymalloc's SMALL_REQUEST_THRESHOLD: the pymem backend sends larger blocks to the raw
 /// domain, as pymalloc itself would (its fallback region serves up to this size too).
