@@ -17,8 +17,7 @@ Python interplay), the tables behind them, ``pyperf compare_to``, how the run wa
 stored instruction counts and hazard matrix, and the targets of the project last. Two runs
 given together also get ``replication_blocks``: do their verdicts agree?
 
-Statistics (``stats.round_ratio``, ``stats.family_ratio``; the comment above them says
-why). The unit
+Statistics (module ``stats``; the comment above ``round_ratio`` says why). The unit
 is the round: ``make bench`` runs every flavour once per round, within seconds, order
 rotated. Per benchmark and round: flavour mean / reference mean; per family and round: the
 geometric mean over the family's benchmarks; the verdict's ratio: the geometric mean over
