@@ -283,11 +283,12 @@ MUTANTS_FILES_system := $(ALLOC_SRC)/system.rs $(ALLOC_SRC)/checks/rng.rs rustex
 MUTANTS_EXCLUDE := rustext/src/workloads/c_pair.rs
 # mutmut mutates these functions only (its mutant names: module.x_function, module.xǁClassǁmethod).
 MUTMUT_SELECT := \
-  $(foreach f,round_ratio family_ratio welch_ratio rsd agreement,allocbench.report.x_$(f)__mutmut_*) \
-  $(foreach f,outcome within contains,allocbench.report.xǁRoundRatioǁ$(f)__mutmut_*) \
+  $(foreach f,round_ratio family_ratio welch_ratio rsd,allocbench.report.stats.x_$(f)__mutmut_*) \
+  $(foreach f,outcome within contains,allocbench.report.stats.xǁRoundRatioǁ$(f)__mutmut_*) \
+  allocbench.report.replicate.x_agreement__mutmut_* \
   $(foreach f,*Param*allowed *Param*check *Workload*validate *Workload*param *Workload*run,allocbench.workload.x$(f)__mutmut_*) \
   $(foreach f,_get _run,allocbench.catalogue.x$(f)__mutmut_*)
-MUTMUT_TESTS := conftest.py helpers.py test_catalogue.py test_bench.py test_mutation_kills.py \
+MUTMUT_TESTS := conftest.py helpers.py test_catalogue.py test_statistics.py test_mutation_kills.py \
   test_verdict.py
 
 mutants: $(VENV)/.stamp ## mutation testing: cargo-mutants per flavour, mutmut on the statistics and validation
@@ -317,7 +318,7 @@ ifneq ($(filter python,$(PART)),)
 	@find $(MUTANTS)/python -name __pycache__ -prune -exec rm -rf {} +
 	@cp $(addprefix tests/,$(MUTMUT_TESTS)) $(MUTANTS)/python/tests/
 	@cp tests/mutmut.toml $(MUTANTS)/python/pyproject.toml
-	@echo "== mutmut: report.py statistics, workload.py and catalogue.py validation ($(MUTANTS)/python/mutmut.log)"
+	@echo "== mutmut: report statistics, workload.py and catalogue.py validation ($(MUTANTS)/python/mutmut.log)"
 	@cd $(MUTANTS)/python && nice -n 10 $(CURDIR)/$(VENV)/bin/mutmut run \
 	  $(foreach s,$(MUTMUT_SELECT),'$(s)') > mutmut.log 2>&1 || { tail -30 mutmut.log; exit 1; }
 	@cd $(MUTANTS)/python && $(CURDIR)/$(VENV)/bin/mutmut results --all true 2>/dev/null \

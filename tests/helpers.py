@@ -13,7 +13,7 @@ from allocbench.flavour import flavour_dir, subprocess_env
 
 ROOT = Path(__file__).resolve().parents[1]
 __all__ = ["FLAVOURS", "PYTHONS", "ROOT", "VERSIONS", "built", "need_python", "pythons"]
-__all__ += ["run_flavour", "run_flavour_on"]
+__all__ += ["clean_env", "run_flavour", "run_flavour_on"]
 
 
 def built(flavour: str) -> bool:
@@ -110,3 +110,13 @@ def run_flavour(
         text=True,
         timeout=timeout,
     )
+
+
+def clean_env() -> dict[str, str]:
+    """The environment for a nested ``make`` or ``python -m allocbench…`` child."""
+    env = dict(os.environ)
+    # Knobs of an outer `make test PY=…` reach a nested make through these: not here (the
+    # smoke run checks the default interpreter).
+    for name in ("PYTHONMALLOC", "FLAVOURS", "PY", "MAKEFLAGS", "MFLAGS", "MAKELEVEL"):
+        env.pop(name, None)
+    return env
