@@ -108,8 +108,14 @@ def test_every_backend_file_implements_backend_as_registered():
         assert routes == str(f.routes_through_pymem).lower(), f"{where}: ROUTES_THROUGH_PYMEM"
 
 
-def test_report_colours_are_the_registry():
+def test_report_colours_are_the_registry_and_tell_flavours_apart():
+    from matplotlib import colors
+
     assert report.COLOURS == {f.name: f.colour for f in registry.REGISTRY}, "report.COLOURS"
+    bad = [f.name for f in registry.REGISTRY if not colors.is_color_like(f.colour)]
+    assert not bad, f"not matplotlib colours: {bad}"
+    rgb = [colors.to_rgb(f.colour) for f in registry.REGISTRY]
+    assert len(set(rgb)) == len(rgb), "two flavours share a colour"
 
 
 def test_unknown_flavours_are_refused_naming_the_flavours():

@@ -16,18 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import catalogue
+from .. import catalogue, registry
 from .load import RunData
 from .stats import CONFIDENCE, EQUIVALENCE_MARGIN, RoundRatio, family_ratio
 from .verdict import VERDICT_EXCLUDED, verdict_short, verdicts
 
-COLOURS = {
-    "pymem": "tab:blue",
-    "pymem-raw": "tab:cyan",
-    "system": "black",
-    "mimalloc": "tab:orange",
-    "jemalloc": "tab:red",
-}
+COLOURS = {f.name: f.colour for f in registry.REGISTRY}
 
 
 @dataclass
