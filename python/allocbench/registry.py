@@ -7,7 +7,8 @@ rest of the project needs to know about each. The one list of flavours.
 
 Read at run time by ``allocbench.FLAVOURS`` (and so every ``FLAVOURS=`` knob, the tests and
 the suites), the Makefile (``FLAVOURS_ALL``), asv's build step (``tools/asv_build_wheel.py``),
-the fold guard (``allocbench.calls``) and the catalogue (``c_pair``'s own primitive).
+the fold guard (``allocbench.calls``), the catalogue (``c_pair``'s own primitive) and the
+report (its colours).
 
 Lists that cannot read it (cargo and asv read only their own files) are generated from it:
 ``write()`` rewrites the marked blocks of ``crates/allocbench-alloc/Cargo.toml`` (the backend
