@@ -199,7 +199,7 @@ def test_a_new_entry_reaches_every_generated_list(tmp_path, monkeypatch):
     ext = tomllib.loads((root / GENERATED[1]).read_text())["features"]
     assert ext["alloc-tcmalloc"] == ["allocbench-alloc/tcmalloc"]
     lib = (root / GENERATED[2]).read_text()
-    assert '    "jemalloc",\n    "tcmalloc",\n);' in lib  # past 60 columns: one per line
+    assert '    "jemalloc",\n    "tcmalloc"\n);' in lib  # past 60 columns: one per line
     formatted = subprocess.run(
         ["rustfmt", "--edition", "2021", "--emit", "stdout"],
         input=lib,

@@ -187,7 +187,8 @@ def _lib_rs_backends() -> str:
     names = ", ".join(json.dumps(n) for n in NAMES)
     call = f"exactly_one!({names});\n"
     if len(names) > 60:
-        call = "exactly_one!(\n" + "".join(f"    {json.dumps(n)},\n" for n in NAMES) + ");\n"
+        # No comma after the last: the macro's pattern takes none.
+        call = "exactly_one!(\n" + ",\n".join(f"    {json.dumps(n)}" for n in NAMES) + "\n);\n"
     blocks = [
         f'#[cfg(feature = "{f.name}")]\npub mod {f.module};\n'
         f'#[cfg(feature = "{f.name}")]\npub use {f.module}::{f.allocator} as Allocator;\n'
