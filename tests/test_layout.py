@@ -16,8 +16,6 @@ RUST_REASON = re.compile(r"^//! Size: \S", re.M)
 # Long files that say why here instead of at their top: others are rewriting them now.
 EXEMPT = {
     "python/allocbench/report.py": "being rewritten (statistics, plots, verdict); split then",
-    "python/allocbench/instructions.py": "being reworked (cycles) on main",
-    "python/allocbench/extension.py": "being reworked (make bench-extension) on main",
     "tests/test_bench.py": "its statistics tests move with report.py's rewrite",
 }
 # Subtrees the README names as one row: stored data, the fixture project.
