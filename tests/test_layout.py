@@ -15,8 +15,6 @@ PY_REASON = re.compile(r"^# size: \S", re.M)
 RUST_REASON = re.compile(r"^//! Size: \S", re.M)
 # Long files that say why here instead of at their top: others are rewriting them now.
 EXEMPT = {
-    "python/allocbench/instructions.py": "being reworked (cycles) on main",
-    "python/allocbench/extension.py": "being reworked (make bench-extension) on main",
 }
 # Subtrees the README names as one row: stored data, the fixture project.
 ONE_ROW = ("results/", "tests/ext_fixture/")
