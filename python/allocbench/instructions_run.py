@@ -11,11 +11,10 @@ import json
 import math
 import os
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from . import interpreters
+from . import atomic, interpreters
 from .flavour import ROOT
 from .instructions_callgrind import CACHE_GEOMETRY, CLOCK_FREE_ALLOCATOR_ENV, CYCLE_WEIGHTS, _here
 from .instructions_count import EXCLUDED_FAMILIES, count_flavour, time_flavour
@@ -33,10 +32,7 @@ FORMAT = "allocbench-instructions/1"
 
 def _atomic_json(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
+    atomic.write_text(path, json.dumps(data, indent=1, sort_keys=True))
 
 
 def load(path: Path) -> dict[str, Any]:

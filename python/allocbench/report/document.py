@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import html
 import math
-import os
 from pathlib import Path
 
+from .. import atomic
 from .stats import CONFIDENCE, RoundRatio
 
 
@@ -111,6 +111,4 @@ def render_html(title: str, blocks: list[Block]) -> str:
 
 
 def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    atomic.write_text(path, text)

@@ -9,14 +9,13 @@ single workloads are in ``workload_plots``.
 from __future__ import annotations
 
 import math
-import os
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import catalogue, registry
+from .. import atomic, catalogue, registry
 from .load import RunData
 from .stats import CONFIDENCE, EQUIVALENCE_MARGIN, RoundRatio, family_ratio
 from .verdict import VERDICT_EXCLUDED, verdict_short, verdicts
@@ -42,9 +41,9 @@ def _pyplot():
 
 
 def _save(fig, out_dir: Path, name: str) -> None:
-    tmp = out_dir / f".{name}.tmp{os.getpid()}.png"
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    os.replace(tmp, out_dir / name)
+    atomic.write_with(
+        out_dir / name, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    )
 
 
 def _saved(plt, fig, out_dir: Path, plot: Plot) -> Plot:
