@@ -2,10 +2,13 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-FLAVOURS_ALL := pymem pymem-raw system mimalloc jemalloc
-FLAVOUR ?= system
 # The interpreter of the project venv; abi3 wheels built with it serve CPython 3.11-3.13.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# Every flavour, from the flavour registry (python/allocbench/registry.py; standard library
+# only, so any Python 3.11+ reads it, before the venv exists).
+FLAVOURS_ALL := $(shell $(PYTHON) python/allocbench/registry.py)
+$(if $(FLAVOURS_ALL),,$(error cannot read the flavours from python/allocbench/registry.py with $(PYTHON)))
+FLAVOUR ?= system
 VENV := .venv
 VPY := $(VENV)/bin/python
 BUILD := build
@@ -21,48 +24,19 @@ PYTHONMALLOC ?=
 unexport PYTHONMALLOC
 
 RUST_SRC := $(shell find rustext crates -name '*.rs' ! -name 'tests.rs' -o -name '*.c' -o -name 'Cargo.toml') Cargo.toml Cargo.lock pyproject.toml
-PY_SRC := $(shell find python -name '*.py')
+PY_SRC := $(shell find python -name '*.py' -o -name '*.pyi')
 
-.PHONY: bench-extension help venv build build-all test lint fmt cargo-test pytest clean asv-check history dashboard regress stress bench report report-compare bench-instructions regress-instructions review pythons hazards mutants
+.PHONY: bench-extension help venv build build-all test lint registry fmt cargo-test pytest clean asv-check history dashboard regress stress bench report report-compare bench-instructions regress-instructions review pythons hazards mutants
 
-help:
-	@echo "make venv                  create .venv with the pinned tools (requirements/dev.txt)"
-	@echo "make build FLAVOUR=<name>  build one flavour into build/flavours/<name> ($(FLAVOURS_ALL))"
-	@echo "make build-all             build every flavour"
-	@echo "make test                  lint, cargo test, build every flavour, run the test suite"
-	@echo "                           (PY=3.15: the per-interpreter tests on that interpreter only)"
-	@echo "make lint                  cargo fmt --check, cargo clippy -D warnings, ruff check/format --check"
-	@echo "make fmt                   cargo fmt and ruff format"
-	@echo "make bench-instructions    instructions/op and est. cycles/op of every timed workload per flavour"
-	@echo "                           (callgrind + its cache simulation; FLAVOURS, FILTER, PY)"
-	@echo "make regress-instructions BASE=<rev>  instruction counts BASE vs HEAD; fails past THRESHOLD (0.01)"
-	@echo "make review BASE=<rev>     a pull-request comment: per flavour, points improved/regressed/same"
-	@echo "                           (instructions and est. cycles, THRESHOLD), changed points with wall"
-	@echo "                           time of stored runs; build/review/<base>..<head>.md"
-	@echo "                           (HEAD=<rev> FLAVOURS=a,b FILTER=<regex> PY=<id>)"
-	@echo "make stress                the reliability suite at full size (make test runs it small)"
-	@echo "make mutants               mutation testing: cargo-mutants per flavour, mutmut on the statistics and validation"
-	@echo "                           (PART=rust|python FLAVOURS=a,b; ~16 min; build/mutants/; tests/README.md)"
-	@echo "make history               asv: benchmark the code commits without stored results (FLAVOURS=a,b LIMIT=n PY=3.12)"
-	@echo "make dashboard             asv publish, then serve the dashboard on http://127.0.0.1:$(PORT)/"
-	@echo "make regress BASE=<rev>    asv continuous BASE..HEAD; fails past FACTOR ($(FACTOR)) (FLAVOURS=a,b)"
-	@echo "make bench                 the main job: every flavour side by side with pyperf, compare_to, report"
-	@echo "                           (FLAVOURS=a,b MODE=smoke|quick|rigorous FILTER=<regex> RESULTS=<dir>"
-	@echo "                            MEMORY_LIMIT=<bytes>: RLIMIT_AS of every worker;"
-	@echo "                            PY=3.11,3.15: one run per interpreter + the verdict per interpreter;"
-	@echo "                            PYTHONMALLOC=default|pymalloc|malloc|mimalloc, comma lists too;"
-	@echo "                            REPLICATE=1: the plan twice, rounds alternating, into <run id>-a"
-	@echo "                            and -b, and whether their verdicts agree: report/<run id>-replication)"
-	@echo "make bench-extension PKG=<name>==<version> (or SRC=<dir>)  a real extension built in every"
-	@echo "                           flavour (as-shipped + each backend), its own tests (also PYTHONMALLOC=debug),"
-	@echo "                           then its workloads (benchmarks/extensions/) side by side"
-	@echo "                           (FLAVOURS=as-shipped,pymem,... MODE FILTER RESULTS PY; results/extensions/)"
-	@echo "make report RUN=<run id>   rebuild results/report/<run id> from the stored pyperf JSON"
-	@echo "make report-compare RUNS=a,b  the verdicts of several stored runs side by side (two runs:"
-	@echo "                           do they agree? e.g. RUNS=<id>-a,<id>-b of a REPLICATE=1 run)"
-	@echo "make pythons               Debian sid's CPython 3.14, 3.15 in a cached sid root (~/.cache/allocbench; needs root)"
-	@echo "make hazards               the hazard matrix: flavour x interpreter x PYTHONMALLOC, joins without detaching"
-	@echo "                           (FLAVOURS=a,b PY=3.11,3.15 TIMEOUT=<s per cell, 20>; results/hazards/<run id>)"
+# `make help` prints the `##` comment of every target (and the `##` lines right below it),
+# so the list cannot drift from the targets; tests/test_makefile.py checks every .PHONY
+# target has one.
+help: ## this list
+	@awk '/^[a-zA-Z0-9_-]+:.*## / { t = $$0; sub(/:.*/, "", t); d = $$0; sub(/^[^#]*## /, "", d); \
+	        printf "make %-21s %s\n", t, d; more = 1; next } \
+	      more && /^##/ { d = $$0; sub(/^## ?/, "", d); printf "%26s %s\n", "", d; next } \
+	      { more = 0 }' $(firstword $(MAKEFILE_LIST))
+	@echo "flavours (python/allocbench/registry.py): $(FLAVOURS_ALL)"
 
 $(VENV)/.stamp: requirements/dev.txt
 	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
@@ -70,7 +44,7 @@ $(VENV)/.stamp: requirements/dev.txt
 	$(VPY) -m pip install -q -r requirements/dev.txt
 	touch $@
 
-venv: $(VENV)/.stamp
+venv: $(VENV)/.stamp ## create .venv with the pinned tools (requirements/dev.txt)
 
 # A flavour = the wheel built with feature alloc-<name>, installed into its own directory
 # (a PYTHONPATH entry). The stamp keeps a rebuild from happening when nothing changed.
@@ -83,16 +57,20 @@ $(BUILD)/flavours/%/.stamp: $(RUST_SRC) $(PY_SRC) | $(VENV)/.stamp
 	ALLOCBENCH_FLAVOUR=$* PYTHONPATH=$(BUILD)/flavours/$* $(VPY) -c "import allocbench.flavour as f; f.load()"
 	touch $@
 
-build: $(BUILD)/flavours/$(FLAVOUR)/.stamp
+build: $(BUILD)/flavours/$(FLAVOUR)/.stamp ## FLAVOUR=<name>: build one flavour into build/flavours/<name>
 
-build-all: $(foreach f,$(FLAVOURS_ALL),$(BUILD)/flavours/$(f)/.stamp)
+build-all: $(foreach f,$(FLAVOURS_ALL),$(BUILD)/flavours/$(f)/.stamp) ## build every flavour
 
 Cargo.lock:
 	cargo generate-lockfile
 
 # Both packages in every flavour: the extension (allocbench-rustext, feature alloc-<name>)
 # and the allocator crate it uses (allocbench-alloc, feature <name>), tests included.
-lint: $(VENV)/.stamp
+# The stub of the extension (python/allocbench/_rustext.pyi) is checked against a built
+# flavour: mypy reads the stub from the source tree, stubtest imports the system build.
+lint: $(VENV)/.stamp $(BUILD)/flavours/system/.stamp ## cargo fmt --check, cargo clippy -D warnings, ruff check/format
+## --check, mypy.stubtest of the extension's stub against the system flavour, the registry's lists
+	$(PYTHON) python/allocbench/registry.py --check
 	cargo fmt --all --check
 	cargo clippy --quiet --all-targets -p allocbench-rustext --features alloc-pymem -- -D warnings
 	@for f in $(FLAVOURS_ALL); do \
@@ -103,15 +81,23 @@ lint: $(VENV)/.stamp
 	done
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	MYPY_CACHE_DIR=$(BUILD)/mypy-cache MYPYPATH=python PYTHONPATH=$(BUILD)/flavours/system \
+	  ALLOCBENCH_FLAVOUR=system $(VPY) -m mypy.stubtest allocbench._rustext
 
-fmt: $(VENV)/.stamp
+# The lists cargo and asv read (features, lib.rs's backends, asv's matrix), written from the
+# registry: run after adding, renaming or removing a flavour there.
+registry: ## rewrite the flavour lists of the Cargo.tomls, lib.rs and asv.conf.json from
+## python/allocbench/registry.py
+	$(PYTHON) python/allocbench/registry.py --write
+
+fmt: $(VENV)/.stamp ## cargo fmt and ruff format
 	cargo fmt --all
 	$(VENV)/bin/ruff format .
 
 # Unit tests of the backends (allocbench-alloc) and the workloads (allocbench-rustext),
 # without an interpreter (std's allocator is the global one there; the backends are tested
 # as values).
-cargo-test:
+cargo-test: ## cargo test of allocbench-alloc and rustext in every flavour (no interpreter)
 	@for f in $(FLAVOURS_ALL); do \
 	  echo "cargo test: allocbench-alloc $$f"; \
 	  cargo test --quiet -p allocbench-alloc --lib --features $$f || exit 1; \
@@ -119,18 +105,19 @@ cargo-test:
 	  cargo test --quiet -p allocbench-rustext --lib --no-default-features --features alloc-$$f || exit 1; \
 	done
 
-pytest: build-all
+pytest: build-all ## the pytest suite against every built flavour (PY=3.15: those interpreters only)
 	ALLOCBENCH_PY="$(PY)" $(VPY) -m pytest -q tests
 
 # asv check and a quick dry run against an existing environment holding one flavour; the
 # scratch dir keeps results/ untouched.
-asv-check: $(BUILD)/flavours/system/.stamp
+asv-check: $(BUILD)/flavours/system/.stamp ## asv check and a quick dry run in a scratch dir (system flavour)
 	$(VPY) tools/asv_check.py system $(BUILD)/wheels/system $(BUILD)/asv-check
 
-test: lint cargo-test build-all pytest asv-check
+test: lint cargo-test build-all pytest asv-check ## lint, cargo test, build every flavour, the test suite, asv-check
+## (PY=3.15: the per-interpreter tests on that interpreter only)
 
 # Reliability at full size: 20x the operations of the fast subset in `make test`.
-stress: build-all
+stress: build-all ## the reliability suite at full size (make test runs it small; PY=...)
 	ALLOCBENCH_STRESS=long ALLOCBENCH_PY="$(PY)" $(VPY) -m pytest -q tests/test_stress.py
 
 # ---- asv: the stored history and its dashboard ----------------------------------------
@@ -147,25 +134,27 @@ FLAVOURS_ARG = $(if $(FLAVOURS),--flavours $(FLAVOURS),)
 BENCH ?=
 REVS ?=
 SPREAD ?=
-history: $(VENV)/.stamp
+history: $(VENV)/.stamp ## asv: benchmark the code commits without stored results (FLAVOURS=a,b LIMIT=n PY=3.12
+##  BENCH=<regex> REVS=<git range> SPREAD=1)
 	$(VPY) tools/asv_history.py $(FLAVOURS_ARG) --limit $(LIMIT) --python $(ASV_PYTHON) \
 	  $(if $(BENCH),--bench '$(BENCH)',) $(if $(REVS),--revs '$(REVS)',) \
 	  $(if $(filter 1 yes true,$(SPREAD)),--spread,)
 
-dashboard: $(VENV)/.stamp
+dashboard: $(VENV)/.stamp ## asv publish, then serve the dashboard on http://127.0.0.1:PORT/ (PORT=8080)
 	$(VPY) tools/asv_publish.py
 	@echo "serving .asv/html on http://127.0.0.1:$(PORT)/ (Ctrl-C stops)"
 	$(VPY) -m http.server --bind 127.0.0.1 --directory .asv/html $(PORT)
 
 # DETERMINISTIC=1: gate on the callgrind lines only (bench_deterministic), factor 1 + THRESHOLD.
 DETERMINISTIC ?=
-regress: $(VENV)/.stamp
+regress: $(VENV)/.stamp ## BASE=<rev>: asv continuous BASE..HEAD; fails past FACTOR (1.25) (FLAVOURS=a,b)
+## (DETERMINISTIC=1: the callgrind lines only, factor 1 + THRESHOLD)
 	@test -n "$(BASE)" || { echo "make regress needs BASE=<git revision>"; exit 2; }
 	$(VPY) tools/asv_regress.py $(BASE) $(FLAVOURS_ARG) --factor $(FACTOR) --python $(ASV_PYTHON) \
 	  $(if $(BENCH),--bench '$(BENCH)',) \
 	  $(if $(filter 1 yes true,$(DETERMINISTIC)),--deterministic --threshold $(THRESHOLD),)
 
-clean:
+clean: ## remove build/ and .venv
 	rm -rf $(BUILD) $(VENV)
 
 # ---- make bench: every flavour side by side (python/allocbench/bench.py) --------------------
@@ -173,6 +162,7 @@ clean:
 # FILTER=<regular expression on benchmark names>, RESULTS=<results root> (default results;
 # test runs go elsewhere: results/ holds only real runs).
 comma := ,
+space := $(subst ,, )
 BENCH_FLAVOURS = $(if $(FLAVOURS),$(subst $(comma), ,$(FLAVOURS)),$(FLAVOURS_ALL))
 MODE ?= quick
 FILTER ?=
@@ -182,7 +172,13 @@ MEMORY_LIMIT ?=
 REPLICATE ?=
 
 # Builds only the flavours asked for (a no-op when they are up to date).
-bench: $(foreach f,$(BENCH_FLAVOURS),$(BUILD)/flavours/$(f)/.stamp)
+bench: $(foreach f,$(BENCH_FLAVOURS),$(BUILD)/flavours/$(f)/.stamp) ## the main job: every flavour side by side with pyperf, compare_to, report
+## (FLAVOURS=a,b MODE=smoke|quick|rigorous FILTER=<regex> RESULTS=<dir>
+##  MEMORY_LIMIT=<bytes>: RLIMIT_AS of every worker;
+##  PY=3.11,3.15: one run per interpreter + the verdict per interpreter;
+##  PYTHONMALLOC=default|pymalloc|malloc|mimalloc, comma lists too;
+##  REPLICATE=1: the plan twice, rounds alternating, into <run id>-a and -b,
+##  and whether their verdicts agree: report/<run id>-replication)
 	PYTHONPATH=python $(VPY) -m allocbench.bench --flavours "$(BENCH_FLAVOURS)" \
 	  --mode "$(MODE)" --filter '$(FILTER)' --out "$(RESULTS)" \
 	  --python "$(PY)" --pythonmalloc "$(PYTHONMALLOC)" \
@@ -193,33 +189,38 @@ bench: $(foreach f,$(BENCH_FLAVOURS),$(BUILD)/flavours/$(f)/.stamp)
 # sdist from PyPI, cached under build/extensions) or SRC=<maturin project on disk>.
 PKG ?=
 SRC ?=
-EXT_FLAVOURS = $(if $(FLAVOURS),$(FLAVOURS),as-shipped,pymem,pymem-raw,system,mimalloc,jemalloc)
+EXT_FLAVOURS = $(if $(FLAVOURS),$(FLAVOURS),$(subst $(space),$(comma),as-shipped $(FLAVOURS_ALL)))
 
-bench-extension: $(VENV)/.stamp
+bench-extension: $(VENV)/.stamp ## PKG=<name>==<version> (or SRC=<dir>): a real extension built in every
+## flavour (as-shipped + each backend), its own tests (also PYTHONMALLOC=debug),
+## then its workloads (benchmarks/extensions/) side by side
+## (FLAVOURS=as-shipped,pymem,... MODE FILTER RESULTS PY; results/extensions/)
 	PYTHONPATH=python $(VPY) -m allocbench.extension $(if $(PKG),--pkg '$(PKG)',) \
 	  $(if $(SRC),--src '$(SRC)',) --flavours '$(EXT_FLAVOURS)' --mode '$(MODE)' \
 	  --filter '$(FILTER)' --results '$(RESULTS)' $(if $(PY),--python '$(PY)',)
 
 # Needs only the venv: the report is drawn from the stored JSON, nothing is built or run.
-report: $(VENV)/.stamp
+report: $(VENV)/.stamp ## RUN=<run id>: rebuild results/report/<run id> from the stored pyperf JSON
 	@test -n "$(RUN)" || { echo "make report needs RUN=<run id>; stored runs: $$(ls $(RESULTS)/pyperf 2>/dev/null | tr '\n' ' ')"; exit 2; }
 	PYTHONPATH=python $(VPY) -m allocbench.report "$(RESULTS)/pyperf/$(RUN)" --out "$(RESULTS)/report/$(RUN)"
 
 # The verdicts of several stored runs side by side (e.g. one per interpreter or PYTHONMALLOC);
 # of two runs (e.g. the halves of make bench REPLICATE=1, or one plan on two days) also whether
 # their verdicts agree; written to $(RESULTS)/report/<a>_vs_<b>.
-report-compare: $(VENV)/.stamp
+report-compare: $(VENV)/.stamp ## RUNS=a,b: the verdicts of several stored runs side by side
+## (two runs: do they agree? e.g. RUNS=<id>-a,<id>-b of a REPLICATE=1 run)
 	@test -n "$(RUNS)" || { echo "make report-compare needs RUNS=<run id>,<run id>[,…]; stored runs: $$(ls $(RESULTS)/pyperf 2>/dev/null | tr '\n' ' ')"; exit 2; }
 	PYTHONPATH=python $(VPY) -m allocbench.report $(foreach r,$(subst $(comma), ,$(RUNS)),"$(RESULTS)/pyperf/$(r)")
 
 # ---- instruction counts (python/allocbench/instructions.py) ------------------------------
 THRESHOLD ?= 0.01
 
-bench-instructions: $(foreach f,$(BENCH_FLAVOURS),$(BUILD)/flavours/$(f)/.stamp)
+bench-instructions: $(foreach f,$(BENCH_FLAVOURS),$(BUILD)/flavours/$(f)/.stamp) ## instructions/op and est. cycles/op of every timed workload per flavour
+## (callgrind + its cache simulation; FLAVOURS, FILTER, PY)
 	PYTHONPATH=python $(VPY) -m allocbench.bench --instructions --flavours "$(BENCH_FLAVOURS)" \
 	  --filter '$(FILTER)' --out "$(RESULTS)" $(if $(PY),--python "$(PY)",)
 
-regress-instructions: $(VENV)/.stamp
+regress-instructions: $(VENV)/.stamp ## BASE=<rev>: instruction counts BASE vs HEAD; fails past THRESHOLD (0.01)
 	@test -n "$(BASE)" || { echo "make regress-instructions needs BASE=<git revision>"; exit 2; }
 	$(VPY) tools/regress_instructions.py '$(BASE)' $(if $(FLAVOURS),--flavours $(FLAVOURS),) \
 	  --threshold $(THRESHOLD) $(if $(FILTER),--filter '$(FILTER)',) $(if $(PY),--python '$(PY)',)
@@ -228,7 +229,9 @@ regress-instructions: $(VENV)/.stamp
 # as regress-instructions does, every point per flavour improved/regressed/same by
 # instructions and est. cycles per op (THRESHOLD), the changed points with the wall time of
 # stored make bench runs of both commits. Knobs: HEAD, FLAVOURS (default all), FILTER, PY.
-review: $(VENV)/.stamp
+review: $(VENV)/.stamp ## BASE=<rev>: a pull-request comment: per flavour, points improved/regressed/same
+## (instructions and est. cycles, THRESHOLD), changed points with wall time of stored runs;
+## build/review/<base>..<head>.md (HEAD=<rev> FLAVOURS=a,b FILTER=<regex> PY=<id>)
 	@test -n "$(BASE)" || { echo "make review needs BASE=<git revision>"; exit 2; }
 	$(VPY) tools/review.py '$(BASE)' --head '$(or $(HEAD),HEAD)' \
 	  $(if $(FLAVOURS),--flavours $(FLAVOURS),) --threshold $(THRESHOLD) \
@@ -239,7 +242,7 @@ review: $(VENV)/.stamp
 # made on the first run and refreshed (apt-get update, full-upgrade) on later ones, and
 # launchers in ~/.cache/allocbench/bin that find_python("3.15") finds. Needs root. Runs with
 # the venv's interpreter when there is one (standard library only).
-pythons:
+pythons: ## Debian sid's CPython 3.14, 3.15 in a cached sid root (~/.cache/allocbench; needs root)
 	PYTHONPATH=python $(firstword $(wildcard $(VPY)) $(PYTHON)) -m allocbench.pythons
 
 # ---- the hazard matrix (python/allocbench/hazards.py) ----------------------------------------
@@ -249,7 +252,8 @@ pythons:
 # tracemalloc. Knobs: FLAVOURS, PY (interpreter ids, default: all present), TIMEOUT.
 TIMEOUT ?= 20
 
-hazards: $(foreach f,$(BENCH_FLAVOURS),$(BUILD)/flavours/$(f)/.stamp)
+hazards: $(foreach f,$(BENCH_FLAVOURS),$(BUILD)/flavours/$(f)/.stamp) ## the hazard matrix: flavour x interpreter x PYTHONMALLOC, joins without detaching
+## (FLAVOURS=a,b PY=3.11,3.15 TIMEOUT=<s per cell, 20>; results/hazards/<run id>)
 	PYTHONPATH=python $(VPY) -m allocbench.hazards --flavours "$(BENCH_FLAVOURS)" \
 	  $(if $(PY),--pythons "$(PY)",) --timeout "$(TIMEOUT)" --results "$(RESULTS)"
 
@@ -269,33 +273,35 @@ CARGO_MUTANTS_VERSION := 27.1.0
 MUTANTS := $(BUILD)/mutants
 PART ?= rust python
 ALLOC_SRC := crates/allocbench-alloc/src
-MUTANTS_FILES_pymem := $(addprefix $(ALLOC_SRC)/,pymem.rs fallback.rs aligned.rs pyapi.rs lib.rs)
-MUTANTS_FILES_pymem-raw := $(ALLOC_SRC)/pymem_raw.rs
+# A flavour mutates its backend file (<module>.rs: the name with '_' for '-'), unless listed here.
+mutants_files = $(or $(MUTANTS_FILES_$(1)),$(ALLOC_SRC)/$(subst -,_,$(1)).rs)
+MUTANTS_FILES_pymem := $(addprefix $(ALLOC_SRC)/,pymem.rs pymem/*.rs fallback.rs aligned.rs pyapi.rs pyapi/*.rs lib.rs backend.rs)
 # checks/rng.rs: the workloads' generator (its tests are the workloads').
 MUTANTS_FILES_system := $(ALLOC_SRC)/system.rs $(ALLOC_SRC)/checks/rng.rs rustext/src/workloads/*.rs
-MUTANTS_FILES_mimalloc := $(ALLOC_SRC)/mimalloc.rs
-MUTANTS_FILES_jemalloc := $(ALLOC_SRC)/jemalloc.rs
 # Compiled with the python feature only (its C loops call CPython), which cargo test lacks:
 # its mutants would survive unbuilt. tests/test_c_pair.py checks it in every flavour.
 MUTANTS_EXCLUDE := rustext/src/workloads/c_pair.rs
 # mutmut mutates these functions only (its mutant names: module.x_function, module.xǁClassǁmethod).
 MUTMUT_SELECT := \
-  $(foreach f,round_ratio family_ratio welch_ratio rsd agreement,allocbench.report.x_$(f)__mutmut_*) \
-  $(foreach f,outcome within contains,allocbench.report.xǁRoundRatioǁ$(f)__mutmut_*) \
-  $(foreach f,*Param*allowed *Param*check *Workload*validate *Workload*param *Workload*run _get _run,allocbench.catalogue.x$(f)__mutmut_*)
-MUTMUT_TESTS := conftest.py helpers.py test_catalogue.py test_bench.py test_mutation_kills.py \
+  $(foreach f,round_ratio family_ratio welch_ratio rsd,allocbench.report.stats.x_$(f)__mutmut_*) \
+  $(foreach f,outcome within contains,allocbench.report.stats.xǁRoundRatioǁ$(f)__mutmut_*) \
+  allocbench.report.replicate.x_agreement__mutmut_* \
+  $(foreach f,*Param*allowed *Param*check *Workload*validate *Workload*param *Workload*run,allocbench.workload.x$(f)__mutmut_*) \
+  $(foreach f,_get _run,allocbench.catalogue.x$(f)__mutmut_*)
+MUTMUT_TESTS := conftest.py helpers.py test_catalogue.py test_statistics.py test_mutation_kills.py \
   test_verdict.py
 
-mutants: $(VENV)/.stamp
+mutants: $(VENV)/.stamp ## mutation testing: cargo-mutants per flavour, mutmut on the statistics and validation
+## (PART=rust|python FLAVOURS=a,b; ~16 min; build/mutants/; tests/README.md)
 ifneq ($(filter rust,$(PART)),)
 	@cargo mutants --version 2>/dev/null | grep -qx 'cargo-mutants $(CARGO_MUTANTS_VERSION)' \
 	  || cargo install --locked cargo-mutants@$(CARGO_MUTANTS_VERSION)
 	@rm -rf $(MUTANTS)/rust && mkdir -p $(MUTANTS)/rust
 	@$(foreach fl,$(BENCH_FLAVOURS), \
-	  echo "== cargo mutants, alloc-$(fl): $(MUTANTS_FILES_$(fl))"; \
+	  echo "== cargo mutants, alloc-$(fl): $(call mutants_files,$(fl))"; \
 	  env -u CARGO_TARGET_DIR nice -n 10 cargo mutants --no-default-features \
 	    --features allocbench-alloc/$(fl) \
-	    $(foreach f,$(MUTANTS_FILES_$(fl)),-f '$(f)') \
+	    $(foreach f,$(call mutants_files,$(fl)),-f '$(f)') \
 	    $(foreach f,$(MUTANTS_EXCLUDE),-e '$(f)') -o $(MUTANTS)/rust/$(fl) --colors never \
 	    2>&1 | tee $(MUTANTS)/rust/$(fl).log | grep --line-buffered -E '^(MISSED|TIMEOUT|[0-9]+ mutants tested)'; \
 	  rc=$${PIPESTATUS[0]}; case $$rc in (0|2|3) ;; \
@@ -312,7 +318,7 @@ ifneq ($(filter python,$(PART)),)
 	@find $(MUTANTS)/python -name __pycache__ -prune -exec rm -rf {} +
 	@cp $(addprefix tests/,$(MUTMUT_TESTS)) $(MUTANTS)/python/tests/
 	@cp tests/mutmut.toml $(MUTANTS)/python/pyproject.toml
-	@echo "== mutmut: report.py statistics, catalogue.py validation ($(MUTANTS)/python/mutmut.log)"
+	@echo "== mutmut: report statistics, workload.py and catalogue.py validation ($(MUTANTS)/python/mutmut.log)"
 	@cd $(MUTANTS)/python && nice -n 10 $(CURDIR)/$(VENV)/bin/mutmut run \
 	  $(foreach s,$(MUTMUT_SELECT),'$(s)') > mutmut.log 2>&1 || { tail -30 mutmut.log; exit 1; }
 	@cd $(MUTANTS)/python && $(CURDIR)/$(VENV)/bin/mutmut results --all true 2>/dev/null \

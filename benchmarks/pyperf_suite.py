@@ -221,14 +221,6 @@ def memory_suite(points, module, base_metadata: dict[str, Any]):
     return pyperf.BenchmarkSuite(benchmarks)
 
 
-def write_json_atomically(path: str, data: Any) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=1, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
 def main() -> None:
     import pyperf
 
@@ -294,7 +286,10 @@ def main() -> None:
     if args.calibrate:
         if not args.target_time > 0:
             raise SystemExit(f"--target-time must be > 0 seconds, got {args.target_time}")
-        write_json_atomically(args.calibrate, calibrate(points, args.target_time, module))
+        # Imported here, as interpreters above: an older commit's allocbench lacks it.
+        from allocbench import atomic
+
+        atomic.write_json(args.calibrate, calibrate(points, args.target_time, module))
         return
 
     plan: dict[str, int] = {}

@@ -8,12 +8,12 @@ import sys
 from functools import cache
 from pathlib import Path
 
-from allocbench import FLAVOURS, interpreters
+from allocbench import FLAVOURS, interpreters, pydeps
 from allocbench.flavour import flavour_dir, subprocess_env
 
 ROOT = Path(__file__).resolve().parents[1]
 __all__ = ["FLAVOURS", "PYTHONS", "ROOT", "VERSIONS", "built", "need_python", "pythons"]
-__all__ += ["run_flavour", "run_flavour_on"]
+__all__ += ["clean_env", "run_flavour", "run_flavour_on"]
 
 
 def built(flavour: str) -> bool:
@@ -83,7 +83,7 @@ def run_flavour_on(
     bench workers run; returns the CompletedProcess."""
     need_python(name)
     interp = _interpreter(name)
-    e = interpreters.worker_env(interp, subprocess_env(flavour, root=ROOT), root=ROOT)
+    e = pydeps.worker_env(interp, subprocess_env(flavour, root=ROOT), root=ROOT)
     e.update(env or {})
     return subprocess.run(
         [interp.command, *args], cwd=ROOT, env=e, capture_output=True, text=True, timeout=timeout
@@ -110,3 +110,13 @@ def run_flavour(
         text=True,
         timeout=timeout,
     )
+
+
+def clean_env() -> dict[str, str]:
+    """The environment for a nested ``make`` or ``python -m allocbench…`` child."""
+    env = dict(os.environ)
+    # Knobs of an outer `make test PY=…` reach a nested make through these: not here (the
+    # smoke run checks the default interpreter).
+    for name in ("PYTHONMALLOC", "FLAVOURS", "PY", "MAKEFLAGS", "MFLAGS", "MAKELEVEL"):
+        env.pop(name, None)
+    return env

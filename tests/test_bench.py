@@ -1,6 +1,7 @@
 """``make bench`` and its report: a smoke run of two flavours through the whole path (build,
-interleaved pyperf workers, JSON, compare_to, report with plots), the report's refusal of
-bad input, the orchestration's schedule, and the statistics behind the verdict.
+interleaved pyperf workers, JSON, compare_to, report with plots), and the orchestration's
+schedule. The report's refusal of bad input: test_report.py; make
+bench REPLICATE=1: test_replicate.py; the statistics: test_statistics.py.
 
 The smoke run writes into a temporary results root, never into results/ (real runs only).
 Its figures are noise; no timing is asserted here (the targets are in the report).
@@ -10,17 +11,15 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import re
 import shutil
 import subprocess
 import sys
-import types
 
 import pyperf
 import pytest
-from allocbench import bench, catalogue, interpreters, report
-from helpers import ROOT
+from allocbench import bench, catalogue, interleave, interpreters, report
+from helpers import ROOT, clean_env
 
 FLAVOURS2 = ("pymem", "system")
 # A few points of every plotted family, so every plot has data and the run stays short.
@@ -37,19 +36,10 @@ SMOKE = bench.MODES["smoke"]
 
 
 def _suite_module():
-    spec = importlib.util.spec_from_file_location("pyperf_suite", bench.SUITE)
+    spec = importlib.util.spec_from_file_location("pyperf_suite", interleave.SUITE)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    # Knobs of an outer `make test PY=…` reach a nested make through these: not here (the
-    # smoke run checks the default interpreter).
-    for name in ("PYTHONMALLOC", "FLAVOURS", "PY", "MAKEFLAGS", "MFLAGS", "MAKELEVEL"):
-        env.pop(name, None)
-    return env
 
 
 # ---- the whole path ------------------------------------------------------------------------
@@ -73,7 +63,7 @@ def smoke_run(tmp_path_factory):
         capture_output=True,
         text=True,
         timeout=1800,  # includes building the two flavours when they are out of date
-        env=_env(),
+        env=clean_env(),
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     runs = list((out / "pyperf").iterdir())
@@ -188,7 +178,7 @@ def test_report_leads_with_the_answer_and_ends_with_the_targets(smoke_run):
     for v in report.verdicts(data):
         row = next(line for line in answer.splitlines() if line.startswith(f"| {v.family} |"))
         rounds = SMOKE.memory_rounds if v.memory else SMOKE.rounds
-        assert f"{report._rounds_words(rounds)} x" in row
+        assert f"{report.verdict._rounds_words(rounds)} x" in row
         assert (v.winner or "tie: ") in row
 
 
@@ -200,7 +190,7 @@ def test_make_report_regenerates_from_stored_json(smoke_run, tmp_path):
         ["make", "-s", "-C", str(ROOT), "report", f"RUN={run_dir.name}", f"RESULTS={results}"],
         capture_output=True,
         text=True,
-        env=_env(),
+        env=clean_env(),
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
@@ -213,7 +203,7 @@ def test_make_report_regenerates_from_stored_json(smoke_run, tmp_path):
         ["make", "-s", "-C", str(ROOT), "report", f"RUN={run_dir.name}", f"RESULTS={results}"],
         capture_output=True,
         text=True,
-        env=_env(),
+        env=clean_env(),
         timeout=300,
     )
     assert proc.returncode != 0
@@ -224,167 +214,6 @@ def test_bench_never_writes_into_an_existing_run(smoke_run):
     out, run_dir, _ = smoke_run
     with pytest.raises(bench.BenchError, match="never overwritten"):
         bench.run_bench(list(FLAVOURS2), "smoke", SMOKE_FILTER, out, run_dir.name)
-
-
-# ---- make bench REPLICATE=1 -------------------------------------------------------------------
-
-# One family (throughput), two points: the fastest replicated run.
-REPLICATE_FILTER = r"^churn_batch\[size=(16|64),live=1024,order=lifo\]"
-
-
-@pytest.fixture(scope="module")
-def replicated_run(tmp_path_factory):
-    """``make bench REPLICATE=1`` in smoke mode, one family, into a temporary results root."""
-    out = tmp_path_factory.mktemp("results")
-    proc = subprocess.run(
-        ["make", "-C", str(ROOT), "bench", f"FLAVOURS={','.join(FLAVOURS2)}", "MODE=smoke",
-         f"FILTER={REPLICATE_FILTER}", f"RESULTS={out}", "REPLICATE=1"],
-        capture_output=True, text=True, timeout=1800, env=_env(),
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    return out, sorted((out / "pyperf").iterdir()), proc.stdout
-
-
-def test_replicate_stores_each_half_as_a_complete_run(replicated_run):
-    out, runs, _ = replicated_run
-    assert [r.name[-2:] for r in runs] == ["-a", "-b"]
-    base = runs[0].name[:-2]
-    assert runs[1].name == base + "-b"
-    dates: dict[tuple[str, str], list[tuple[str, str]]] = {}
-    for run, half in zip(runs, "ab", strict=True):
-        record = json.loads((run / "run.json").read_text())
-        assert record["status"] == "done" and record["run_id"] == run.name
-        assert record["replicate"]["half"] == half
-        assert record["replicate"]["runs"] == [r.name for r in runs]
-        assert record["replicate"]["report"] == f"{base}-replication"
-        assert record["mode_settings"]["rounds"] == SMOKE.rounds
-        for f in FLAVOURS2:
-            suite = pyperf.BenchmarkSuite.load(str(run / f"{f}.json"))
-            for name in suite.get_benchmark_names():
-                b = suite.get_benchmark(name)
-                mds = [r.get_metadata() for r in b.get_runs()]
-                # Each half has a complete set of rounds, numbered as a run's are.
-                assert sorted(int(m["bench_round"]) for m in mds) == [1, 2]
-                assert {m["bench_half"] for m in mds} == {half}
-                assert {m["bench_run"] for m in mds} == {run.name}
-                for m in mds:
-                    dates.setdefault((f, name), []).append((m["date"], half))
-        # Each half is an ordinary run: its own report, from its own files.
-        assert (out / "report" / run.name / "index.html").exists()
-        assert report.verdicts(report.load_run(run))
-    # The halves alternate in time: per flavour and benchmark, a b a b.
-    for key, seen in dates.items():
-        assert [h for _, h in sorted(seen)] == ["a", "b", "a", "b"], key
-
-
-def test_replicate_reports_whether_the_halves_agree(replicated_run, tmp_path):
-    out, runs, stdout = replicated_run
-    base = runs[0].name[:-2]
-    md = (out / "report" / f"{base}-replication" / "index.md").read_text()
-    assert md.startswith(f"# allocbench replication: {base}-a, {base}-b\n")
-    section = md[md.index("## Replication") : md.index("## The runs")]
-    agree = report.replication(report.load_run(runs[0]), report.load_run(runs[1]))
-    assert [g.family for g in agree] == ["throughput"]
-    n = sum(g.same for g in agree)
-    assert f"{n} of 1 families agree" in section and f"{n} of 1 families agree" in stdout
-    row = next(line for line in section.splitlines() if line.startswith("| throughput |"))
-    assert row.split("|")[4].strip() == ("yes" if n else "no")
-    # make report-compare RUNS=<id>-a,<id>-b draws the same section from the stored JSON.
-    results = tmp_path / "results"
-    for run in runs:
-        shutil.copytree(run, results / "pyperf" / run.name)
-    proc = subprocess.run(
-        ["make", "-s", "-C", str(ROOT), "report-compare", f"RUNS={runs[0].name},{runs[1].name}",
-         f"RESULTS={results}"],
-        capture_output=True, text=True, env=_env(), timeout=300,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    again = (results / "report" / f"{runs[0].name}_vs_{runs[1].name}" / "index.md").read_text()
-    assert again[again.index("## Replication") : again.index("## The runs")] == section
-
-
-def test_replicate_refuses_counting_and_existing_halves(replicated_run, tmp_path):
-    out, runs, _ = replicated_run
-    with pytest.raises(bench.BenchError, match=r"-a exists: a run is never overwritten"):
-        bench.run_plan(list(FLAVOURS2), "smoke", REPLICATE_FILTER, out, runs[0].name[:-2],
-                       replicate=True)  # fmt: skip
-    proc = subprocess.run(
-        [sys.executable, "-m", "allocbench.bench", "--instructions", "--replicate",
-         "--out", str(tmp_path)],
-        capture_output=True, text=True, cwd=ROOT,
-        env={**_env(), "PYTHONPATH": str(ROOT / "python")},
-    )  # fmt: skip
-    assert proc.returncode == 2 and "--replicate repeats timed rounds" in proc.stderr
-
-
-# ---- the report refuses bad input ------------------------------------------------------------
-
-
-def _suite(name: str, backend: str | None, hostname: str = "host-a"):
-    metadata = {"name": name, "hostname": hostname, "cpu_model_name": "cpu", "cpu_count": 2}
-    if backend is not None:
-        metadata["backend"] = backend
-    run = pyperf.Run([1.0, 1.1], metadata=metadata, collect_metadata=False)
-    return pyperf.BenchmarkSuite([pyperf.Benchmark([run])])
-
-
-def test_report_refuses_a_missing_directory(tmp_path):
-    with pytest.raises(report.ReportInputError, match="does not exist"):
-        report.load_run(tmp_path / "nope")
-
-
-def test_report_refuses_json_that_is_not_pyperf(tmp_path):
-    (tmp_path / "system.json").write_text('{"hello": 1}')
-    with pytest.raises(report.ReportInputError, match=r"system\.json is not a pyperf result"):
-        report.load_run(tmp_path)
-    (tmp_path / "system.json").write_text("not json at all")
-    with pytest.raises(report.ReportInputError, match=r"system\.json is not a pyperf result"):
-        report.load_run(tmp_path)
-    (tmp_path / "system.json").write_text("[1, 2]")
-    with pytest.raises(report.ReportInputError, match=r"system\.json is not a pyperf result"):
-        report.load_run(tmp_path)
-
-
-def test_report_refuses_foreign_and_empty_directories(tmp_path):
-    with pytest.raises(report.ReportInputError, match="holds no pyperf result"):
-        report.load_run(tmp_path)
-    _suite("x", "pymem").dump(str(tmp_path / "results.json"))
-    with pytest.raises(report.ReportInputError, match=r"'results\.json' is neither"):
-        report.load_run(tmp_path)
-
-
-def test_report_refuses_pyperf_json_not_made_by_the_suite(tmp_path):
-    _suite("x", None).dump(str(tmp_path / "pymem.json"))
-    with pytest.raises(report.ReportInputError, match="not made by the allocbench suite"):
-        report.load_run(tmp_path)
-    _suite("x", "system").dump(str(tmp_path / "pymem.json"), replace=True)
-    with pytest.raises(report.ReportInputError, match="backend 'system', not 'pymem'"):
-        report.load_run(tmp_path)
-
-
-def test_report_refuses_mixed_machines(tmp_path):
-    _suite("x", "pymem", hostname="host-a").dump(str(tmp_path / "pymem.json"))
-    _suite("x", "system", hostname="host-b").dump(str(tmp_path / "system.json"))
-    with pytest.raises(report.ReportInputError, match="mixes machines") as e:
-        report.load_run(tmp_path)
-    assert "host-a" in str(e.value) and "host-b" in str(e.value)
-    # Same machine: accepted.
-    _suite("x", "system", hostname="host-a").dump(str(tmp_path / "system.json"), replace=True)
-    assert report.load_run(tmp_path).flavours == ["pymem", "system"]
-
-
-def test_report_cli_exits_2_with_the_reason(tmp_path):
-    (tmp_path / "jemalloc.json").write_text("{}")
-    proc = subprocess.run(
-        [sys.executable, "-m", "allocbench.report", str(tmp_path), "--out", str(tmp_path / "r")],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**_env(), "PYTHONPATH": str(ROOT / "python")},
-    )
-    assert proc.returncode == 2
-    assert proc.stderr.startswith("error: ") and "jemalloc.json" in proc.stderr
-    assert not (tmp_path / "r" / "index.html").exists()
 
 
 # ---- knobs and schedule ----------------------------------------------------------------------
@@ -415,7 +244,7 @@ def test_bench_cli_exits_2_on_a_bad_mode(tmp_path):
         capture_output=True,
         text=True,
         cwd=ROOT,
-        env={**_env(), "PYTHONPATH": str(ROOT / "python")},
+        env={**clean_env(), "PYTHONPATH": str(ROOT / "python")},
     )
     assert proc.returncode == 2 and "mode must be one of" in proc.stderr
     assert not any(tmp_path.iterdir())
@@ -460,9 +289,6 @@ def test_schedule_rotates_the_flavours_every_round():
     assert kinds == sorted(kinds, key=lambda k: list(timed).index(k[1]))
 
 
-# ---- statistics ---------------------------------------------------------------------------
-
-
 def test_schedule_of_a_replicated_run_alternates_the_halves():
     """--replicate: each workload's rounds alternate a, b, a, b; each half is a complete run
     (every flavour once per round, the leading flavour rotating); calibration once."""
@@ -501,20 +327,7 @@ def test_schedule_of_a_replicated_run_alternates_the_halves():
     assert "(b)" in steps[-1].describe(mode) and "(" not in plain[-1].describe(mode)
 
 
-def test_round_ratio_pairs_rounds_and_takes_students_t():
-    # Per round the flavour is 10 % faster than the reference, while the machine's speed
-    # moves 2x from round to round: the paired ratio stays 0.9 with no spread.
-    ref = {1: 1.0, 2: 2.0, 3: 1.5}
-    fast = {r: 0.9 * v for r, v in ref.items()}
-    r = report.family_ratio([(fast, ref)])
-    assert r.value == pytest.approx(0.9) and r.low == pytest.approx(0.9) and r.rounds == 3
-    assert r.outcome() == "lower"
-    # One slow round (0.9, 0.9, 1.5): the interval widens to include 1: a tie.
-    r = report.round_ratio([0.9, 0.9, 1.5])
-    assert r.low < 1 < r.high and r.outcome() == "tie"
-    # 1 % faster in every round: significant, but within the 2 % margin: a tie.
-    r = report.round_ratio([0.99, 0.991, 0.989])
-    assert r.significant and r.outcome() == "tie" and r.within() == pytest.approx(0.02)
+# ---- the suite's figures ------------------------------------------------------------------
 
 
 def test_memory_figures_are_flattened_by_phase():
@@ -537,48 +350,3 @@ def test_memory_figures_are_flattened_by_phase():
     }
     with pytest.raises(ValueError, match="unexpected value"):
         suite.figures({"x": "text"})
-
-
-def test_report_summarises_the_newest_stored_hazard_run(tmp_path):
-    """The report's hazard section reads the newest results/hazards/<id>/hazards.json: the
-    cells that did not complete per interpreter and flavour, and what tracemalloc saw."""
-    from allocbench import report
-
-    run_dir = tmp_path / "pyperf" / "r1"
-    run_dir.mkdir(parents=True)
-    data = types.SimpleNamespace(run_dir=run_dir)
-    assert ("p", "No hazard run is stored: make hazards.") in report.hazard_section(data)
-
-    def cell(fl, c, outcome, label=None):
-        return {"interpreter": "3.11", "flavour": fl, "cell": c, "outcome": outcome,
-                "label": label or outcome}  # fmt: skip
-
-    for rid, hang in (("20260101T000000Z", "completes"), ("20260102T000000Z", "hangs")):
-        d = tmp_path / "hazards" / rid
-        d.mkdir(parents=True)
-        h = {
-            "run_id": rid,
-            "flavours": ["pymem", "system"],
-            "pythonmalloc": ["default"],
-            "timeout_s": 20,
-            "cells": {"a": "join", "c": "seen"},
-            "interpreters": {"3.11": {"version": "3.11.7"}},
-            "results": [
-                cell("pymem", "a", hang),
-                cell("pymem", "c", "small+large"),
-                cell("system", "a", "completes"),
-                cell("system", "c", "none"),
-            ],
-        }
-        (d / "hazards.json").write_text(json.dumps(h))
-    blocks = report.hazard_section(data)
-    table = next(b for b in blocks if b[0] == "table")
-    assert table[1] == ["interpreter", "pymem", "system"]
-    assert table[2] == [
-        [
-            "3.11 (3.11.7)",
-            "hangs/fails: a; tracemalloc sees: small+large",
-            "all complete; tracemalloc sees: none",
-        ]
-    ]
-    assert any("20260102T000000Z" in b[1] for b in blocks if b[0] == "p")

@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from allocbench import FLAVOURS, extension, extension_patch, interpreters
+from allocbench import FLAVOURS, extension, extension_build, extension_patch, interpreters, pydeps
 from allocbench.extension_patch import MARKER, PatchRefused, patch
 from helpers import ROOT, need_python
 
@@ -208,8 +208,8 @@ def builds() -> dict[str, tuple[Path, interpreters.Interpreter]]:
     /tmp, but from a working directory in /tmp not the project (its pytest)."""
     (ROOT / "build").mkdir(exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="test-extension-", dir=ROOT / "build"))
-    old_root = extension.BUILD_ROOT
-    extension.BUILD_ROOT = root
+    old_root = extension_build.BUILD_ROOT  # read by the builds where they live
+    extension_build.BUILD_ROOT = root
     os.environ["CARGO_NET_OFFLINE"] = "true"
     src_dir = root / "source"
     shutil.copytree(FIXTURE, src_dir)
@@ -221,7 +221,7 @@ def builds() -> dict[str, tuple[Path, interpreters.Interpreter]]:
             interp = interpreters.resolve(py)
             out[flavour] = (extension.build_flavour(src, flavour, interp), interp)
     finally:
-        extension.BUILD_ROOT = old_root
+        extension_build.BUILD_ROOT = old_root
         os.environ.pop("CARGO_NET_OFFLINE", None)
     yield out
     shutil.rmtree(root, ignore_errors=True)
@@ -252,7 +252,7 @@ def test_built_flavours_use_the_allocator_they_claim(builds):
 def test_the_sdist_tests_run_in_every_flavour_also_under_debug_hooks(builds, tmp_path: Path):
     runs = []
     for where, interp in builds.values():
-        deps = interpreters.ensure_pydeps(interp)  # pytest, for that interpreter
+        deps = pydeps.ensure_pydeps(interp)  # pytest, for that interpreter
         for pm in ("default", "debug"):
             source = where.parents[2] / "source"
             runs.append(extension.run_tests(source, where, deps, interp, pm, tmp_path))
@@ -261,7 +261,7 @@ def test_the_sdist_tests_run_in_every_flavour_also_under_debug_hooks(builds, tmp
 
 
 def test_a_failed_build_leaves_nothing_behind(tmp_path: Path, monkeypatch):
-    monkeypatch.setattr(extension, "BUILD_ROOT", tmp_path)
+    monkeypatch.setattr(extension_build, "BUILD_ROOT", tmp_path)
     monkeypatch.setenv("CARGO_NET_OFFLINE", "true")
     src_dir = tmp_path / "source"
     shutil.copytree(FIXTURE, src_dir)

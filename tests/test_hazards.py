@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 
 import pytest
-from allocbench import hazards
+from allocbench import hazards, hazards_cell
 from helpers import ROOT, built
 
 # A deadlock is permanent: a few seconds prove a hang and keep the suite fast. A cell that
@@ -62,7 +62,7 @@ def run(flavours, cells):
 
     def one(c):
         f, ident, cell, pm, timeout = c
-        return hazards.run_cell(f, flavours / f, interp(ident), pm, cell, timeout)
+        return hazards_cell.run_cell(f, flavours / f, interp(ident), pm, cell, timeout)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         return {c[:4]: r for c, r in zip(cells, pool.map(one, cells), strict=True)}
@@ -221,7 +221,7 @@ Thread 2 (LWP 30663 "hazard-alloc"):
 
 
 def test_stack_summary_reads_both_gdb_thread_formats():
-    t = hazards.stack_summary(GDB_311, pid=16751)
+    t = hazards_cell.stack_summary(GDB_311, pid=16751)
     assert [(x["name"], x["main"]) for x in t] == [("hazard-alloc", False), ("python3.11", True)]
     assert t[0]["frames"] == [
         "take_gil",
@@ -231,7 +231,7 @@ def test_stack_summary_reads_both_gdb_thread_formats():
         "std::sys::backtrace::__rust_begin_short_backtrace",
     ]
     assert t[1]["frames"] == ["__pthread_clockjoin_ex", "_rustext::hazards::joined"]
-    (s,) = hazards.stack_summary(GDB_SID, pid=1)
+    (s,) = hazards_cell.stack_summary(GDB_SID, pid=1)
     assert s["name"] == "hazard-alloc" and s["lwp"] == 30663
     assert s["frames"] == [
         "??",
@@ -242,7 +242,7 @@ def test_stack_summary_reads_both_gdb_thread_formats():
 
 def test_visibility_thresholds():
     def v(small, large):
-        return hazards.visibility(
+        return hazards_cell.visibility(
             {"small": {"bytes": 1000, "growth": small}, "large": {"bytes": 1000, "growth": large}}
         )
 

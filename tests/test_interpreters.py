@@ -6,6 +6,9 @@ counts inside the Debian sid root, and asv refusing the interpreters it cannot r
 
 Every bench run here is smoke-sized, into a temporary results root (never results/)."""
 
+# size: just over 400 lines: the interpreter knob end to end, from the ids to make bench
+# PY=... runs and the instruction counts under a sid interpreter.
+
 from __future__ import annotations
 
 import json

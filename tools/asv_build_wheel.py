@@ -16,8 +16,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-FLAVOURS = ("pymem", "pymem-raw", "system", "mimalloc", "jemalloc")
 CONF_DIR = Path(__file__).resolve().parents[1]
+# The flavours of this tree's registry (an asv environment may hold another commit's
+# allocbench: this tree's comes first).
+sys.path.insert(0, str(CONF_DIR / "python"))
+from allocbench.registry import BY_NAME, NAMES  # noqa: E402
+
+
+def wheel_command(flavour: str, maturin: Path, python: str, wheel_dir: Path) -> list[str]:
+    """maturin's command line for ``flavour``'s wheel: its cargo feature (``alloc-<name>``)."""
+    cmd = [str(maturin), "build", "--quiet", "--release"]
+    return [*cmd, "--features", BY_NAME[flavour].feature, "-i", python, "-o", str(wheel_dir)]
 
 
 def main(argv: list[str]) -> int:
@@ -26,9 +35,9 @@ def main(argv: list[str]) -> int:
         return 2
     build_dir, wheel_dir, env_dir = (Path(a) for a in argv[1:])
     flavour = os.environ.get("ALLOCBENCH_FLAVOUR", "")
-    if flavour not in FLAVOURS:
+    if flavour not in NAMES:
         print(
-            f"ALLOCBENCH_FLAVOUR must be one of {', '.join(FLAVOURS)}; got {flavour!r}",
+            f"ALLOCBENCH_FLAVOUR must be one of {', '.join(NAMES)}; got {flavour!r}",
             file=sys.stderr,
         )
         return 2
@@ -42,18 +51,7 @@ def main(argv: list[str]) -> int:
     env = dict(os.environ)
     env["CARGO_TARGET_DIR"] = str(env_dir / "cargo-target")
     env["MATURIN_NO_INSTALL_RUST"] = "1"
-    cmd = [
-        str(maturin),
-        "build",
-        "--quiet",
-        "--release",
-        "--features",
-        f"alloc-{flavour}",
-        "-i",
-        sys.executable,
-        "-o",
-        str(wheel_dir),
-    ]
+    cmd = wheel_command(flavour, maturin, sys.executable, wheel_dir)
     print(" ".join(cmd), flush=True)
     return subprocess.run(cmd, cwd=build_dir, env=env).returncode
 

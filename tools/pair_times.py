@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "python"))
 
-from allocbench import interpreters  # noqa: E402
+from allocbench import interpreters, pydeps  # noqa: E402
 
 PAIRS = r"^(alloc_pair|alloc_pair_unguarded|raw_pair|c_pair)\[size=64[],]"
 
@@ -49,7 +49,7 @@ print(json.dumps(best))
 
 
 def measure(interp, build: Path, pattern: str, ops: int, repeats: int) -> dict[str, float]:
-    env = interpreters.worker_env(interp, {"PYTHONPATH": str(build)}, root=ROOT)
+    env = pydeps.worker_env(interp, {"PYTHONPATH": str(build)}, root=ROOT)
     out = subprocess.run(
         [interp.command, "-c", CHILD, pattern, str(ops), str(repeats)],
         env=env,

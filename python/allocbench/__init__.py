@@ -8,13 +8,16 @@ import re
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 
+from . import registry
+
 try:
     __version__ = version("allocbench")
 except PackageNotFoundError:  # running from the source tree
     __version__ = "0+source"
 
-FLAVOURS = ("pymem", "pymem-raw", "system", "mimalloc", "jemalloc")
-"""Every allocator backend, by flavour name (cargo feature ``alloc-<name>``)."""
+FLAVOURS = registry.NAMES
+"""Every allocator backend, by flavour name (cargo feature ``alloc-<name>``), in the order of
+the flavour registry (``allocbench.registry``)."""
 
 
 def split_names(text: str, check: Callable[[str], object], twice: Callable[[str], Exception]):

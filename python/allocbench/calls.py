@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from . import FLAVOURS
+from . import FLAVOURS, registry
 from .flavour import flavour_dir
 
 _HEADER = re.compile(r"^[0-9a-f]+ <(.+)>:$")
@@ -119,7 +119,7 @@ def resolve(so: Path, entry: str) -> str:
     funcs = disassembly(so)
     if entry in funcs:
         return entry
-    wrapper = "_rustext::bindings::__pyfunction_" + entry.rsplit("::", 1)[1]
+    wrapper = "_rustext::bindings::workloads::__pyfunction_" + entry.rsplit("::", 1)[1]
     twins = {s for s in funcs.get(wrapper, ()) if s.startswith("_rustext::workloads::")}
     if len(twins) != 1:
         raise KeyError(
@@ -161,42 +161,13 @@ def _names(*names: str) -> frozenset[str]:
     return frozenset(names)
 
 
-# The symbols each backend's allocation paths reach. The C allocators' entry points are
-# called directly. The PyMem backends call CPython through dlsym'ed pointers, invisible
-# here; what marks their paths is pymem's __rust_alloc* shims (where not inlined) and the
-# libc fallback both take in a process without an interpreter.
+# The symbols each backend's allocation paths reach, and what raw_pair must call: the flavour
+# registry's (allocbench.registry, which says why pymem's are what they are).
 PRIMITIVES = {
-    "pymem": Primitives(
-        _names("__rustc::__rust_alloc", "malloc"),
-        _names("__rustc::__rust_alloc_zeroed", "calloc"),
-        _names("__rustc::__rust_dealloc", "free"),
-    ),
-    "pymem-raw": Primitives(_names("malloc"), _names("calloc"), _names("free")),
-    "system": Primitives(
-        _names("malloc", "posix_memalign", "aligned_alloc"),
-        _names("calloc"),
-        _names("free"),
-    ),
-    "mimalloc": Primitives(
-        _names("mi_malloc", "mi_malloc_aligned"),
-        _names("mi_zalloc", "mi_zalloc_aligned", "mi_calloc"),
-        _names("mi_free"),
-    ),
-    "jemalloc": Primitives(
-        _names("_rjem_malloc", "_rjem_mallocx"),
-        _names("_rjem_calloc"),
-        _names("_rjem_sdallocx", "_rjem_free"),
-    ),
+    f.name: Primitives(_names(*f.alloc_symbols), _names(*f.zeroed_symbols), _names(*f.free_symbols))
+    for f in registry.REGISTRY
 }
-# raw_pair calls the C allocators' primitive pair itself; pymem's takes the address of
-# both of its pairs (pymalloc up to 512 B, the raw domain above).
-_PYMEM_PAIRS = "allocbench_alloc::pymem::primitive::"
-RAW_PAIR = {
-    "pymem": frozenset(_PYMEM_PAIRS + f for f in ("m", "f", "rm", "rf")),
-    "system": _names("malloc", "free"),
-    "mimalloc": _names("mi_malloc", "mi_free"),
-    "jemalloc": _names("_rjem_malloc", "_rjem_free"),
-}
+RAW_PAIR = {f.name: _names(*f.raw_pair_symbols) for f in registry.REGISTRY if f.raw_pair_symbols}
 # c_pair's C loops (rustext/csrc/c_pairs.c): the allocator pair each must call. Every
 # flavour has the first four; mimalloc's and jemalloc's only their own flavour.
 C_PAIRS = {
@@ -285,7 +256,8 @@ def violations(flavour: str, root: Path | None = None) -> list[str]:
     return out
 
 
-# Families with a file in rustext/src/workloads/ (python_interplay lives in bindings.rs).
+# The families whose calls are read: those of rustext/src/workloads/ that touch no Python
+# (interplay's file calls Python between its allocations).
 WORKLOAD_FILES = ("throughput", "realloc", "zeroed", "fragmentation", "threads", "raw")
 
 
@@ -329,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         for w in catalogue.WORKLOADS:
             fn = w.func or w.name
             if w.family not in WORKLOAD_FILES:
-                calls = ["(not in rustext/src/workloads/: not read)"]
+                calls = ["(calls Python: not read)"]
             else:
                 calls = allocator_calls(flavour, fn, w.family)
             print(f"  {w.name:24} {' '.join(calls)}")

@@ -6,8 +6,12 @@ Timed workloads (``kind == "time"``) take ``loops`` and return seconds, pyperf's
 ``bench_time_func`` shape; ``ops_per_loop`` turns that into time per operation. Memory
 workloads (``kind == "memory"``) return a dict of figures. Parameters are validated here,
 before any Rust runs: wrong types raise ``TypeError``, out-of-range values ``ValueError``,
-both naming the workload, the parameter and the allowed range.
+both naming the workload, the parameter and the allowed range. What an entry is (``Param``,
+``Workload``): ``allocbench.workload``.
 """
+
+# size: over 400 lines because it is the table itself: 16 entries of ~25 lines, kept in one
+# file so that it stays the one place a workload is described.
 
 from __future__ import annotations
 
@@ -15,136 +19,13 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
-MAX_LOOPS = 10**9
-U64 = (1 << 64) - 1
+from . import registry
 
-
-@dataclass(frozen=True)
-class Param:
-    """One workload parameter: ``int`` with an inclusive range, ``bool``, or ``str`` with
-    choices."""
-
-    name: str
-    kind: type
-    doc: str
-    lo: int | None = None
-    hi: int | None = None
-    choices: tuple[str, ...] = ()
-
-    def allowed(self) -> str:
-        if self.kind is bool:
-            return "True or False"
-        if self.kind is str:
-            return "one of " + ", ".join(repr(c) for c in self.choices)
-        return f"an int in {self.lo}..{self.hi}"
-
-    def check(self, workload: str, value: Any) -> Any:
-        where = f"parameter {self.name!r} of workload {workload!r}"
-        ok_type = (
-            isinstance(value, bool)
-            if self.kind is bool
-            else isinstance(value, self.kind) and not isinstance(value, bool)
-        )
-        if not ok_type:
-            raise TypeError(
-                f"{where} must be {self.allowed()}; got {type(value).__name__} {value!r}"
-            )
-        if self.kind is int and not (self.lo <= value <= self.hi):
-            raise ValueError(f"{where} must be {self.allowed()}; got {value}")
-        if self.kind is str and value not in self.choices:
-            raise ValueError(f"{where} must be {self.allowed()}; got {value!r}")
-        return value
-
-
-LOOPS = Param("loops", int, "repetitions of the timed operation", 1, MAX_LOOPS)
-
-
-@dataclass(frozen=True)
-class Workload:
-    name: str
-    family: str
-    kind: str  # "time" or "memory"
-    unit: str
-    measures: str
-    params: tuple[Param, ...]
-    # Benchmark points: the parameter sets the suites and the report run.
-    points: tuple[Mapping[str, Any], ...]
-    # Small parameters for tests and smoke runs.
-    smoke: Mapping[str, Any]
-    ops_per_loop: Callable[[Mapping[str, Any]], int] = lambda p: 1
-    # Cross-parameter limits: (predicate, message) pairs; message names the limit.
-    limits: tuple[tuple[Callable[[Mapping[str, Any]], bool], str], ...] = ()
-    func: str = ""  # extension function; defaults to the workload name
-    smoke_loops: int = 3
-    # Operations one benchmark call performs where a suite needs a fixed amount of work per
-    # call (asv times whole calls): enough to dwarf the Python call, little enough to be fast.
-    call_ops: int = 1024
-    extra: Callable[..., Any] | None = field(default=None, repr=False)
-
-    @property
-    def timed(self) -> bool:
-        return self.kind == "time"
-
-    def call_loops(self, params: Mapping[str, Any]) -> int:
-        """``loops`` for one benchmark call of about ``call_ops`` operations."""
-        return max(1, self.call_ops // self.ops_per_loop(params))
-
-    def param(self, name: str) -> Param:
-        for p in self.params:
-            if p.name == name:
-                return p
-        raise KeyError(name)
-
-    def validate(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        names = [p.name for p in self.params]
-        unknown = sorted(set(params) - set(names))
-        if unknown:
-            raise TypeError(
-                f"workload {self.name!r} has no parameter {unknown[0]!r}; "
-                f"its parameters are {', '.join(names)}"
-            )
-        missing = [n for n in names if n not in params]
-        if missing:
-            raise TypeError(f"workload {self.name!r} needs parameter {missing[0]!r}")
-        checked = {p.name: p.check(self.name, params[p.name]) for p in self.params}
-        for ok, message in self.limits:
-            if not ok(checked):
-                raise ValueError(f"workload {self.name!r}: {message}; got {checked}")
-        return checked
-
-    def label(self, params: Mapping[str, Any]) -> str:
-        """Benchmark name, e.g. ``churn_batch[size=64,live=1024,order=lifo]``."""
-        inner = ",".join(f"{k}={_fmt(params[k])}" for k in (p.name for p in self.params))
-        return f"{self.name}[{inner}]" if inner else self.name
-
-    def run(self, *, loops: int | None = None, module=None, **params: Any):
-        """Validates (parameters and ``loops``), then runs the workload in the loaded
-        flavour."""
-        checked = self.validate(params)
-        if self.timed:
-            loops = LOOPS.check(self.name, loops)
-        elif loops is not None:
-            raise TypeError(f"workload {self.name!r} is not timed; it takes no 'loops'")
-        if module is None:
-            from .flavour import load
-
-            module = load()
-        fn = getattr(module, self.func or self.name)
-        if self.timed:
-            return fn(loops, **checked)
-        if self.extra is not None:
-            return self.extra(fn, checked)
-        return fn(**checked)
-
-
-def _fmt(v: Any) -> str:
-    return str(v).lower() if isinstance(v, bool) else str(v)
-
+# LOOPS and MAX_LOOPS stay names of the catalogue: benchmarks/ reads them here, also in asv
+# environments of commits from before allocbench.workload.
+from .workload import LOOPS, MAX_LOOPS, U64, GiB, KiB, MiB, Param, Workload  # noqa: F401
 
 # ---- parameters shared by several workloads -------------------------------------------------
 
@@ -183,14 +64,11 @@ PYMEM_SMALL_MAX = 512
 def c_pair_own(flavour: str, size: int) -> str:
     """The primitive ``c_pair(primitive="own")`` calls for ``size`` in ``flavour``: the one
     its backend's raw baseline calls (``allocbench_alloc::primitive(size)``; the extension's
-    ``c_pair_own`` says the same, checked by tests/test_c_pair.py)."""
-    if flavour == "pymem":
-        return "pymem" if size <= PYMEM_SMALL_MAX else "pymem_raw"
-    own = {"pymem-raw": "pymem_raw", "system": "malloc", "mimalloc": "mimalloc"}
-    own["jemalloc"] = "jemalloc"
-    if flavour not in own:
-        raise ValueError(f"no flavour {flavour!r}; the flavours are pymem, {', '.join(own)}")
-    return own[flavour]
+    ``c_pair_own`` says the same, checked by tests/test_c_pair.py), from the registry."""
+    if flavour not in registry.BY_NAME:
+        raise ValueError(f"no flavour {flavour!r}; the flavours are {', '.join(registry.NAMES)}")
+    f = registry.BY_NAME[flavour]
+    return f.c_pair_large if f.c_pair_large and size > PYMEM_SMALL_MAX else f.c_pair
 
 
 # realloc_growth times a growth, realloc_moves counts its resizes: the same parameters.
@@ -250,51 +128,59 @@ def _interplay(fn, params):
 
 WORKLOADS: tuple[Workload, ...] = (
     Workload(
-        "alloc_pair",
-        "throughput",
-        "time",
-        "s/op",
-        "one alloc+free pair of one size through the global allocator (the fastest path: "
-        "the block is reused every time)",
-        (_size(),),
-        tuple({"size": s} for s in PAIR_SIZES),
-        {"size": 64},
+        name="alloc_pair",
+        family="throughput",
+        kind="time",
+        unit="s/op",
+        measures=(
+            "one alloc+free pair of one size through the global allocator (the fastest path: "
+            "the block is reused every time)"
+        ),
+        params=(_size(),),
+        points=tuple({"size": s} for s in PAIR_SIZES),
+        smoke={"size": 64},
     ),
     Workload(
-        "alloc_pair_unguarded",
-        "throughput",
-        "time",
-        "s/op",
-        "alloc_pair with the PyMem backend's thread-state guard compiled out (orjson's "
-        "unchecked design); equals alloc_pair in other flavours: the guard's cost",
-        (_size(),),
-        tuple({"size": s} for s in (16, 64, 256, 1024)),
-        {"size": 64},
+        name="alloc_pair_unguarded",
+        family="throughput",
+        kind="time",
+        unit="s/op",
+        measures=(
+            "alloc_pair with the PyMem backend's thread-state guard compiled out (orjson's "
+            "unchecked design); equals alloc_pair in other flavours: the guard's cost"
+        ),
+        params=(_size(),),
+        points=tuple({"size": s} for s in (16, 64, 256, 1024)),
+        smoke={"size": 64},
     ),
     Workload(
-        "raw_pair",
-        "raw",
-        "time",
-        "s/op",
-        "the primitive the backend calls for that size, called directly (pymem: "
-        "PyMem_Malloc/Free up to 512 B, PyMem_RawMalloc/Free above; pymem-raw: "
-        "PyMem_RawMalloc/Free; malloc/free; mi_malloc/mi_free; jemalloc's malloc/free): "
-        "the limit the GlobalAlloc path is compared to",
-        (_size(),),
-        tuple({"size": s} for s in PAIR_SIZES),
-        {"size": 64},
+        name="raw_pair",
+        family="raw",
+        kind="time",
+        unit="s/op",
+        measures=(
+            "the primitive the backend calls for that size, called directly (pymem: "
+            "PyMem_Malloc/Free up to 512 B, PyMem_RawMalloc/Free above; pymem-raw: "
+            "PyMem_RawMalloc/Free; malloc/free; mi_malloc/mi_free; jemalloc's malloc/free): "
+            "the limit the GlobalAlloc path is compared to"
+        ),
+        params=(_size(),),
+        points=tuple({"size": s} for s in PAIR_SIZES),
+        smoke={"size": 64},
     ),
     Workload(
-        "c_pair",
-        "raw",
-        "time",
-        "s/op",
-        "the alloc+free pair called from C: the limit each flavour's GlobalAlloc path is "
-        "measured against (rustext/csrc/c_pairs.c: the raw_pair loop in C, one byte "
-        "written, calls as a C extension makes them; primitive 'own' is the flavour's own "
-        "primitive for the size, as raw_pair calls it; 'pymem', 'pymem_calloc', "
-        "'pymem_raw', 'malloc' in every flavour, 'mimalloc' and 'jemalloc' in their own)",
-        (
+        name="c_pair",
+        family="raw",
+        kind="time",
+        unit="s/op",
+        measures=(
+            "the alloc+free pair called from C: the limit each flavour's GlobalAlloc path is "
+            "measured against (rustext/csrc/c_pairs.c: the raw_pair loop in C, one byte "
+            "written, calls as a C extension makes them; primitive 'own' is the flavour's own "
+            "primitive for the size, as raw_pair calls it; 'pymem', 'pymem_calloc', "
+            "'pymem_raw', 'malloc' in every flavour, 'mimalloc' and 'jemalloc' in their own)"
+        ),
+        params=(
             _size(8, 1024, "block size in bytes (pymalloc's blocks and the first raw one)"),
             Param(
                 "primitive",
@@ -303,127 +189,153 @@ WORKLOADS: tuple[Workload, ...] = (
                 choices=C_PAIR_PRIMITIVES,
             ),
         ),
-        tuple({"size": s, "primitive": "own"} for s in C_PAIR_SIZES),
-        {"size": 64, "primitive": "own"},
+        points=tuple({"size": s, "primitive": "own"} for s in C_PAIR_SIZES),
+        smoke={"size": 64, "primitive": "own"},
     ),
     Workload(
-        "churn_batch",
-        "throughput",
-        "time",
-        "s/op",
-        "allocate `live` blocks of one size (8 bytes written each), then free them all "
-        "LIFO or FIFO; one op is one block allocated and freed",
-        (_size(hi=MiB), Param("live", int, "blocks allocated before any is freed", 1, MiB), ORDER),
-        tuple(
+        name="churn_batch",
+        family="throughput",
+        kind="time",
+        unit="s/op",
+        measures=(
+            "allocate `live` blocks of one size (8 bytes written each), then free them all "
+            "LIFO or FIFO; one op is one block allocated and freed"
+        ),
+        params=(
+            _size(hi=MiB),
+            Param("live", int, "blocks allocated before any is freed", 1, MiB),
+            ORDER,
+        ),
+        points=tuple(
             {"size": s, "live": 1024, "order": o}
             for o in ("lifo", "fifo")
             for s in (16, 32, 64, 128, 256, 512, 1024, 8 * KiB)
         ),
-        {"size": 64, "live": 64, "order": "lifo"},
+        smoke={"size": 64, "live": 64, "order": "lifo"},
         ops_per_loop=lambda p: p["live"],
         limits=((lambda p: p["size"] * p["live"] <= GiB, "size * live must be <= 1 GiB"),),
     ),
     Workload(
-        "mixed_sizes",
-        "throughput",
-        "time",
-        "s/op",
-        "allocate `live` blocks with sizes shaped like an extension's objects (60% 16-64 B, "
-        "25% to 256 B, 10% to 4 KiB, 4% to 64 KiB, 1% to 1 MiB), free them in a seeded "
-        "random order; one op is one block",
-        (Param("live", int, "blocks per round", 1, 1 << 16), SEED),
-        ({"live": 4096, "seed": 42},),
-        {"live": 256, "seed": 42},
+        name="mixed_sizes",
+        family="throughput",
+        kind="time",
+        unit="s/op",
+        measures=(
+            "allocate `live` blocks with sizes shaped like an extension's objects (60% 16-64 B, "
+            "25% to 256 B, 10% to 4 KiB, 4% to 64 KiB, 1% to 1 MiB), free them in a seeded "
+            "random order; one op is one block"
+        ),
+        params=(Param("live", int, "blocks per round", 1, 1 << 16), SEED),
+        points=({"live": 4096, "seed": 42},),
+        smoke={"live": 256, "seed": 42},
         ops_per_loop=lambda p: p["live"],
     ),
     Workload(
-        "collections",
-        "throughput",
-        "time",
-        "s/op",
-        "build and drop a collection of `n` elements: Vec of short formatted Strings, Vec "
-        "of 4-element Vecs, HashMap<u64, String>, BTreeMap<u64, u64>; one op is one element",
-        (
+        name="collections",
+        family="throughput",
+        kind="time",
+        unit="s/op",
+        measures=(
+            "build and drop a collection of `n` elements: Vec of short formatted Strings, Vec "
+            "of 4-element Vecs, HashMap<u64, String>, BTreeMap<u64, u64>; one op is one element"
+        ),
+        params=(
             Param("n", int, "elements per collection", 1, MiB),
             Param(
                 "kind", str, "collection built", choices=("string", "vec", "hashmap", "btreemap")
             ),
         ),
-        tuple({"n": 10_000, "kind": k} for k in ("string", "vec", "hashmap", "btreemap")),
-        {"n": 100, "kind": "hashmap"},
+        points=tuple({"n": 10_000, "kind": k} for k in ("string", "vec", "hashmap", "btreemap")),
+        smoke={"n": 100, "kind": "hashmap"},
         ops_per_loop=lambda p: p["n"],
     ),
     Workload(
-        "json_roundtrip",
-        "throughput",
-        "time",
-        "s/op",
-        "parse a seeded JSON document of about `kib` KiB into serde_json::Value and "
-        "serialise it back; one op is one document",
-        (Param("kib", int, "document size in KiB", 1, 16 * KiB), SEED),
-        ({"kib": 64, "seed": 7},),
-        {"kib": 2, "seed": 7},
+        name="json_roundtrip",
+        family="throughput",
+        kind="time",
+        unit="s/op",
+        measures=(
+            "parse a seeded JSON document of about `kib` KiB into serde_json::Value and "
+            "serialise it back; one op is one document"
+        ),
+        params=(Param("kib", int, "document size in KiB", 1, 16 * KiB), SEED),
+        points=({"kib": 64, "seed": 7},),
+        smoke={"kib": 2, "seed": 7},
         call_ops=4,
     ),
     Workload(
-        "realloc_growth",
-        "realloc",
-        "time",
-        "s/op",
-        "grow a buffer to `target` bytes: Vec<u8> push (amortised doubling), String append "
-        "of 7-byte pieces, reserve_exact(1) per byte (worst case), or fill then halve with "
-        "shrink_to_fit; one op is one whole growth",
-        GROWTH_PARAMS,
-        GROWTH_POINTS,
-        {"pattern": "vec_push", "target": 4 * KiB},
+        name="realloc_growth",
+        family="realloc",
+        kind="time",
+        unit="s/op",
+        measures=(
+            "grow a buffer to `target` bytes: Vec<u8> push (amortised doubling), String append "
+            "of 7-byte pieces, reserve_exact(1) per byte (worst case), or fill then halve with "
+            "shrink_to_fit; one op is one whole growth"
+        ),
+        params=GROWTH_PARAMS,
+        points=GROWTH_POINTS,
+        smoke={"pattern": "vec_push", "target": 4 * KiB},
         call_ops=4,
         limits=GROWTH_LIMITS,
     ),
     Workload(
-        "realloc_moves",
-        "realloc",
-        "memory",
-        "count",
-        "one growth as in realloc_growth, counting the reallocs that kept the pointer "
-        "(in place) and those that moved the block",
-        GROWTH_PARAMS,
-        GROWTH_POINTS,
-        {"pattern": "reserve_exact", "target": 4 * KiB},
+        name="realloc_moves",
+        family="realloc",
+        kind="memory",
+        unit="count",
+        measures=(
+            "one growth as in realloc_growth, counting the reallocs that kept the pointer "
+            "(in place) and those that moved the block"
+        ),
+        params=GROWTH_PARAMS,
+        points=GROWTH_POINTS,
+        smoke={"pattern": "reserve_exact", "target": 4 * KiB},
         limits=GROWTH_LIMITS,
     ),
     Workload(
-        "zeroed_vec",
-        "zeroed",
-        "time",
-        "s/op",
-        "vec![0u8; size] (alloc_zeroed: calloc where the backend has it), pages touched or "
-        "left alone, then dropped; one op is one buffer",
-        (_size(hi=256 * MiB), TOUCH),
-        tuple({"size": s, "touch": t} for t in (False, True) for s in (4 * KiB, 64 * KiB, MiB)),
-        {"size": 64 * KiB, "touch": True},
+        name="zeroed_vec",
+        family="zeroed",
+        kind="time",
+        unit="s/op",
+        measures=(
+            "vec![0u8; size] (alloc_zeroed: calloc where the backend has it), pages touched or "
+            "left alone, then dropped; one op is one buffer"
+        ),
+        params=(_size(hi=256 * MiB), TOUCH),
+        points=tuple(
+            {"size": s, "touch": t} for t in (False, True) for s in (4 * KiB, 64 * KiB, MiB)
+        ),
+        smoke={"size": 64 * KiB, "touch": True},
         call_ops=64,
     ),
     Workload(
-        "memset_vec",
-        "zeroed",
-        "time",
-        "s/op",
-        "allocate then memset to zero (what vec![0; n] costs without calloc), pages touched "
-        "or not, then dropped; one op is one buffer",
-        (_size(hi=256 * MiB), TOUCH),
-        tuple({"size": s, "touch": t} for t in (False, True) for s in (4 * KiB, 64 * KiB, MiB)),
-        {"size": 64 * KiB, "touch": False},
+        name="memset_vec",
+        family="zeroed",
+        kind="time",
+        unit="s/op",
+        measures=(
+            "allocate then memset to zero (what vec![0; n] costs without calloc), pages touched "
+            "or not, then dropped; one op is one buffer"
+        ),
+        params=(_size(hi=256 * MiB), TOUCH),
+        points=tuple(
+            {"size": s, "touch": t} for t in (False, True) for s in (4 * KiB, 64 * KiB, MiB)
+        ),
+        smoke={"size": 64 * KiB, "touch": False},
         call_ops=64,
     ),
     Workload(
-        "fragmentation",
-        "fragmentation",
-        "memory",
-        "bytes",
-        "fill with `blocks` blocks of size_min..size_max bytes, free a pattern (every other, "
-        "random half, oldest half), refill half as many with sizes 2x larger, drop all; RSS "
-        "after each phase against the live bytes requested, and RSS kept after drop-all",
-        (
+        name="fragmentation",
+        family="fragmentation",
+        kind="memory",
+        unit="bytes",
+        measures=(
+            "fill with `blocks` blocks of size_min..size_max bytes, free a pattern (every other, "
+            "random half, oldest half), refill half as many with sizes 2x larger, drop all; RSS "
+            "after each phase against the live bytes requested, and RSS kept after drop-all"
+        ),
+        params=(
             Param("blocks", int, "blocks in the fill", 2, 1 << 24),
             Param("size_min", int, "smallest fill block", 1, MiB),
             Param("size_max", int, "largest fill block", 1, MiB),
@@ -435,11 +347,17 @@ WORKLOADS: tuple[Workload, ...] = (
             ),
             SEED,
         ),
-        tuple(
+        points=tuple(
             {"blocks": 1 << 20, "size_min": 16, "size_max": 128, "pattern": pat, "seed": 1}
             for pat in ("every_other", "random_half", "oldest_half")
         ),
-        {"blocks": 4096, "size_min": 16, "size_max": 128, "pattern": "every_other", "seed": 1},
+        smoke={
+            "blocks": 4096,
+            "size_min": 16,
+            "size_max": 128,
+            "pattern": "every_other",
+            "seed": 1,
+        },
         limits=(
             (lambda p: p["size_min"] <= p["size_max"], "size_min must be <= size_max"),
             (
@@ -449,20 +367,22 @@ WORKLOADS: tuple[Workload, ...] = (
         ),
     ),
     Workload(
-        "threads_churn",
-        "threads",
-        "time",
-        "s/op",
-        "`threads` Rust threads (GIL released, no thread state) each allocate and free "
-        "batches of one size at once; one op is one pair on every thread, so perfect "
-        "scaling keeps the time per op constant",
-        (
+        name="threads_churn",
+        family="threads",
+        kind="time",
+        unit="s/op",
+        measures=(
+            "`threads` Rust threads (GIL released, no thread state) each allocate and free "
+            "batches of one size at once; one op is one pair on every thread, so perfect "
+            "scaling keeps the time per op constant"
+        ),
+        params=(
             Param("threads", int, "concurrent Rust threads", 1, 64),
             _size(hi=MiB),
             Param("batch", int, "blocks live per thread before they are freed", 1, 1 << 16),
         ),
-        tuple({"threads": t, "size": 64, "batch": 256} for t in (1, 2, 4)),
-        {"threads": 2, "size": 64, "batch": 32},
+        points=tuple({"threads": t, "size": 64, "batch": 256} for t in (1, 2, 4)),
+        smoke={"threads": 2, "size": 64, "batch": 32},
         ops_per_loop=lambda p: p["batch"],
         call_ops=1 << 16,  # thread start-up must not dominate
         limits=(
@@ -473,16 +393,18 @@ WORKLOADS: tuple[Workload, ...] = (
         ),
     ),
     Workload(
-        "cross_thread_free",
-        "threads",
-        "time",
-        "s/op",
-        "a producer thread allocates batches of blocks and sends them over a channel; a "
-        "consumer thread frees them (the pattern of channel payloads); time spent allocating "
-        "plus time spent freeing, the channel and waiting left out; one op is one block",
-        (_size(hi=MiB), Param("batch", int, "blocks per message", 1, 1 << 16)),
-        tuple({"size": s, "batch": 256} for s in (64, 4 * KiB)),
-        {"size": 64, "batch": 32},
+        name="cross_thread_free",
+        family="threads",
+        kind="time",
+        unit="s/op",
+        measures=(
+            "a producer thread allocates batches of blocks and sends them over a channel; a "
+            "consumer thread frees them (the pattern of channel payloads); time spent allocating "
+            "plus time spent freeing, the channel and waiting left out; one op is one block"
+        ),
+        params=(_size(hi=MiB), Param("batch", int, "blocks per message", 1, 1 << 16)),
+        points=tuple({"size": s, "batch": 256} for s in (64, 4 * KiB)),
+        smoke={"size": 64, "batch": 32},
         ops_per_loop=lambda p: p["batch"],
         call_ops=1 << 16,
         limits=(
@@ -490,21 +412,23 @@ WORKLOADS: tuple[Workload, ...] = (
         ),
     ),
     Workload(
-        "python_interplay",
-        "interplay",
-        "memory",
-        "bytes",
-        "interleave Python bytes objects (kept alive by a list) with Rust blocks, drop the "
-        "Rust side, then the Python side; RSS, allocated blocks and pymalloc arenas after "
-        "each phase (do Rust blocks pin pymalloc arenas?)",
-        (
+        name="python_interplay",
+        family="interplay",
+        kind="memory",
+        unit="bytes",
+        measures=(
+            "interleave Python bytes objects (kept alive by a list) with Rust blocks, drop the "
+            "Rust side, then the Python side; RSS, allocated blocks and pymalloc arenas after "
+            "each phase (do Rust blocks pin pymalloc arenas?)"
+        ),
+        params=(
             Param("rounds", int, "rounds of interleaving", 1, 10_000),
             Param("per_round", int, "Python objects and Rust blocks per round", 1, 10_000),
             Param("rust_block_size", int, "bytes per Rust block", 1, 64 * KiB),
             Param("py_object_size", int, "payload bytes per Python bytes object", 0, 64 * KiB),
         ),
-        ({"rounds": 1000, "per_round": 1000, "rust_block_size": 64, "py_object_size": 32},),
-        {"rounds": 10, "per_round": 100, "rust_block_size": 64, "py_object_size": 32},
+        points=({"rounds": 1000, "per_round": 1000, "rust_block_size": 64, "py_object_size": 32},),
+        smoke={"rounds": 10, "per_round": 100, "rust_block_size": 64, "py_object_size": 32},
         limits=(
             (
                 lambda p: p["rounds"] * p["per_round"] <= 10_000_000,

@@ -19,6 +19,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from . import atomic
 from .report import EQUIVALENCE_MARGIN, RUN_RECORD, RoundRatio, family_ratio
 
 SHIPPED = "as-shipped"
@@ -150,9 +151,7 @@ def build(run_dir: Path | str, results_root: Path | str | None = None) -> Path:
     else:
         lines += _verdict_section(root, record, data, flavours)
     out = run_dir / "report.md"
-    tmp = out.with_name(".report.md.tmp")
-    tmp.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
-    tmp.replace(out)
+    atomic.write_text(out, "\n".join(lines).rstrip() + "\n")
     return out
 
 

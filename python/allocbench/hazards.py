@@ -34,6 +34,9 @@ or ``label=/path/to/python``; found, described and refused (free-threaded builds
 ``allocbench.interpreters``. Missing ones are listed. Each interpreter's record says whether
 tracemalloc's raw hook is *expected* to take the GIL (version <= 3.14) and each cell what
 that predicts; the tables show what was measured, and ``surprises`` where they differ.
+
+One cell (its child process, prediction and verdict): ``allocbench.hazards_cell``; the
+stored record and its Markdown: ``allocbench.hazards_report``.
 """
 
 from __future__ import annotations
@@ -46,7 +49,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -59,6 +61,20 @@ from typing import Any
 
 from . import FLAVOURS, interpreters
 from .flavour import ENV_VAR, ROOT, check_name
+from .hazards_cell import (
+    C_COUNTS,
+    COUNT,
+    LARGE,
+    SEEN,
+    SMALL,
+    TIMEOUT,
+    UNSEEN,
+    Interpreter,
+    kill_all,
+    raw_hook_takes_gil,
+    run_cell,
+)
+from .hazards_report import write
 
 FORMAT = "allocbench-hazards/1"
 INTERPRETERS = tuple(interpreters.IDS)  # the PY knob's ids
@@ -71,63 +87,12 @@ CELLS = {
     "a-small": "as a, 64 B blocks only",
     "a-large": "as a, 64 KiB blocks only",
 }
-SMALL, LARGE = 64, 64 << 10
-COUNT = 100  # blocks of each size the joined thread allocates and frees
-C_COUNTS = {"small": 2000, "large": 100}  # 128 000 B and 6.4 MiB held for cell c
-SEEN, UNSEEN = 0.9, 0.1  # cell c: fraction of the held bytes in the traced growth
-TIMEOUT = 20.0
 MAX_PARALLEL = 2  # a 2-core machine: never more children at once
 HAZARD_FUNCTIONS = (
     "hazard_join_allocating_thread",
     "hazard_join_in_unwinding_drop",
     "hazard_traced_growth",
 )
-# Variables that would change what a cell measures: tracing, debug hooks, allocator stats.
-SCRUBBED_ENV = ("PYTHONMALLOC", "PYTHONTRACEMALLOC", "PYTHONDEVMODE", "PYTHONMALLOCSTATS")
-
-# Runs in the child (standard library + the flavour only). argv[1] is the cell's spec.
-CHILD = r"""
-import json, sys, time
-spec = json.loads(sys.argv[1])
-def emit(tag, **kw):
-    print(tag + " " + json.dumps(kw), flush=True)
-try:
-    import allocbench.flavour as flavour
-    m = flavour.load()
-    cell, small, large, count = spec["cell"], spec["small"], spec["large"], spec["count"]
-    small = 0 if cell == "a-large" else small
-    large = 0 if cell == "a-small" else large
-    r = {"backend": m.backend_name()}
-    if cell in ("a", "a-small", "a-large", "b"):
-        import tracemalloc
-        tracemalloc.start()
-        f = m.hazard_join_in_unwinding_drop if cell == "b" else m.hazard_join_allocating_thread
-        emit("HAZARD-START")
-        t0 = time.perf_counter()
-        r["blocks"] = f(small, large, count)
-        r["seconds"] = time.perf_counter() - t0
-        r["expected_blocks"] = count * ((small > 0) + (large > 0))
-    elif cell == "c":
-        import tracemalloc
-        tracemalloc.start()
-        probe = lambda: tracemalloc.get_traced_memory()[0]
-        for name, size in (("small", small), ("large", large)):
-            n = spec["c_counts"][name]
-            before, during = m.hazard_traced_growth(size, n, probe)
-            r[name] = {"size": size, "count": n, "bytes": size * n, "growth": during - before}
-    elif cell == "d":
-        r["expected_blocks"] = 2 * count
-        r["blocks_joined"] = m.hazard_join_allocating_thread(small, large, count)
-        r["blocks_unwound"] = m.hazard_join_in_unwinding_drop(small, large, count)
-        from allocbench.__main__ import main
-        r["smoke_exit"] = main(["smoke"])
-    else:
-        raise ValueError("unknown cell " + repr(cell))
-    emit("HAZARD-RESULT", **r)
-except Exception as e:
-    emit("HAZARD-ERROR", error="%s: %s" % (type(e).__name__, e))
-    sys.exit(3)
-"""
 
 
 class HazardError(RuntimeError):
@@ -138,15 +103,8 @@ class HazardError(RuntimeError):
 
 
 # The interpreters are allocbench.interpreters' (ids, location, facts, refusals); the matrix
-# adds only its prediction and a label for ``label=/path`` interpreters.
-Interpreter = interpreters.Interpreter
-
-
-def raw_hook_takes_gil(interp: Interpreter) -> bool:
-    """CPython <= 3.14: tracemalloc's raw-domain hook calls PyGILState_Ensure on
-    alloc/realloc (gh-155725; 3.15 and main no longer do). A prediction, recorded as data
-    next to what is measured, never used in its place."""
-    return tuple(interp.facts["version_info"][:2]) <= (3, 14)
+# adds only its prediction (hazards_cell.raw_hook_takes_gil) and a label for ``label=/path``
+# interpreters.
 
 
 def record(interp: Interpreter) -> dict[str, Any]:
@@ -258,202 +216,6 @@ def snapshot(flavours: list[str], src_root: Path, dest: Path, wait: float = 600)
     return facts
 
 
-# ---- one cell -------------------------------------------------------------------------------
-
-
-def predicted(flavour: str, cell: str, raw_hook_takes_gil: bool) -> str:
-    """What the known facts predict for a cell: the joined thread's blocks reach the raw
-    domain in pymem-raw (every size) and pymem (blocks > 512 B; its small blocks go to the
-    fallback region on a thread without a thread state); the other flavours never call
-    CPython's allocator."""
-    if cell == "c":
-        return "small+large" if flavour in ("pymem", "pymem-raw") else "none"
-    if cell == "d":
-        return "completes"
-    small = cell != "a-large"
-    large = cell != "a-small"
-    via_raw = flavour == "pymem-raw" or (flavour == "pymem" and large)
-    return "hangs" if raw_hook_takes_gil and via_raw and (small or large) else "completes"
-
-
-def child_env(flavour: str, flavour_dir: Path, pythonmalloc: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
-    env.update(
-        {
-            "PYTHONPATH": str(flavour_dir),
-            ENV_VAR: flavour,
-            "PYTHONFAULTHANDLER": "1",  # a crash prints the Python stack
-            "RUST_BACKTRACE": "0",  # cell b's deliberate panic: one line on stderr
-        }
-    )
-    if pythonmalloc != "default":
-        env["PYTHONMALLOC"] = pythonmalloc
-    return env
-
-
-FRAME = re.compile(r"^#\d+\s+(?:0x[0-9a-f]+ in )?(.+?) \(")
-# gdb writes `Thread 2 (Thread 0x7f… (LWP 123) "name"):` or `Thread 2 (LWP 123 "name"):`.
-THREAD = re.compile(r'^Thread \d+ \((?:Thread 0x[0-9a-f]+ \()?LWP (\d+)\)?(?: "([^"]*)")?\)?:')
-NOISE = re.compile(r"futex|pthread_cond|syscall_cancel|PyCOND|PyMUTEX|_PySemaphore|PyParkingLot")
-
-
-def stack_summary(text: str, pid: int | None = None, frames: int = 8) -> list[dict[str, Any]]:
-    """Per thread of a gdb ``thread apply all bt``: its name, whether it is the process's
-    main thread (LWP = ``pid``) and its first function names, innermost first (waiting
-    primitives left out, Rust hashes stripped, repeats of one name (inlined) merged; ``??``
-    is a frame without a symbol, e.g. a static function of a stripped interpreter)."""
-    threads: list[dict[str, Any]] = []
-    for line in text.splitlines():
-        t = THREAD.match(line)
-        if t:
-            lwp = int(t.group(1))
-            threads.append({"lwp": lwp, "name": t.group(2) or "", "main": lwp == pid})
-            threads[-1]["frames"] = []
-            continue
-        m = FRAME.match(line)
-        if m and threads and len(threads[-1]["frames"]) < frames:
-            name = re.sub(r"::h[0-9a-f]{16}$", "", m.group(1))
-            name = re.sub(r"\[[0-9a-f]{16}\]", "", name)
-            kept = threads[-1]["frames"]
-            if not NOISE.search(name) and (not kept or kept[-1] != name):
-                kept.append(name)
-    return threads
-
-
-def gdb_stacks(pid: int) -> str:
-    gdb = shutil.which("gdb")
-    if gdb is None:
-        return "gdb not found: no stack"
-    cmd = [gdb, "-batch", "-nx", "-iex", "set debuginfod enabled off"]
-    # A sid interpreter runs chrooted: its libraries are found through /proc/<pid>/root.
-    cmd += ["-iex", f"set sysroot /proc/{pid}/root", "-p", str(pid)]
-    cmd += ["-ex", "thread apply all bt 40"]
-    try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=90)
-    except subprocess.TimeoutExpired:
-        return "gdb timed out"
-    return out.stdout
-
-
-_LIVE: set[subprocess.Popen] = set()
-_LIVE_LOCK = threading.Lock()
-
-
-def _kill(p: subprocess.Popen) -> None:
-    try:
-        os.killpg(p.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-
-
-def run_cell(
-    flavour: str,
-    flavour_dir: Path,
-    interp: Interpreter,
-    pythonmalloc: str,
-    cell: str,
-    timeout: float = TIMEOUT,
-    stacks_dir: Path | None = None,
-) -> dict[str, Any]:
-    """Runs one cell in a child process; returns how it ended (``outcome``: completes,
-    hangs, crashes, error, or cell c's visibility; ``label``: the table's text)."""
-    spec = {"cell": cell, "small": SMALL, "large": LARGE, "count": COUNT, "c_counts": C_COUNTS}
-    rec: dict[str, Any] = {
-        "interpreter": interp.id,
-        "pythonmalloc": pythonmalloc,
-        "flavour": flavour,
-        "cell": cell,
-        "predicted": predicted(flavour, cell, raw_hook_takes_gil(interp)),
-    }
-    t0 = time.monotonic()
-    p = subprocess.Popen(
-        [interp.command, "-c", CHILD, json.dumps(spec)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=child_env(flavour, flavour_dir, pythonmalloc),
-        cwd=flavour_dir,
-        start_new_session=True,  # the whole group is killed on a hang
-    )
-    with _LIVE_LOCK:
-        _LIVE.add(p)
-    try:
-        try:
-            stdout, stderr = p.communicate(timeout=timeout)
-            hung = False
-        except subprocess.TimeoutExpired:
-            hung = True
-            if stacks_dir is not None:
-                text = gdb_stacks(p.pid)
-                stacks_dir.mkdir(parents=True, exist_ok=True)
-                name = f"{interp.id}_{pythonmalloc}_{flavour}_{cell}.txt"
-                (stacks_dir / name).write_text(text)
-                rec["stack_file"] = f"stacks/{name}"
-                rec["stack"] = stack_summary(text, p.pid)
-            _kill(p)
-            stdout, stderr = p.communicate()
-    finally:
-        with _LIVE_LOCK:
-            _LIVE.discard(p)
-    rec["seconds"] = round(time.monotonic() - t0, 3)
-    rec["returncode"] = p.returncode
-    rec["stderr_tail"] = stderr.strip()[-800:]
-    marks = {}
-    for line in stdout.splitlines():
-        tag, _, body = line.partition(" ")
-        if tag.startswith("HAZARD-"):
-            marks[tag] = json.loads(body)
-    result = marks.get("HAZARD-RESULT")
-    if hung:
-        where = "" if "HAZARD-START" in marks or cell in ("c", "d") else " before the hazard"
-        rec["outcome"], rec["label"] = "hangs", f"hangs{where} (timeout {timeout:g} s)"
-    elif p.returncode < 0:
-        sig = signal.Signals(-p.returncode).name
-        rec["outcome"], rec["label"] = "crashes", f"crashes ({sig})"
-    elif "HAZARD-ERROR" in marks:
-        rec["outcome"] = "error"
-        rec["label"] = f"error ({marks['HAZARD-ERROR']['error'][:80]})"
-    elif p.returncode != 0 or result is None:
-        rec["outcome"], rec["label"] = "crashes", f"crashes (exit {p.returncode})"
-    else:
-        rec["result"] = result
-        rec["outcome"], rec["label"] = judge(cell, result)
-    rec["as_predicted"] = rec["outcome"] == rec["predicted"]
-    return rec
-
-
-def visibility(result: dict[str, Any]) -> str:
-    """Cell c: which sizes tracemalloc saw (``small+large``, ``large only``, ``none``, or a
-    percentage where the growth is neither ~all nor ~none of the bytes)."""
-    seen, partial = [], []
-    for name in ("small", "large"):
-        share = result[name]["growth"] / result[name]["bytes"]
-        if share >= SEEN:
-            seen.append(name)
-        elif share >= UNSEEN:
-            partial.append(f"{name} {100 * share:.0f}%")
-    if partial:
-        return "partly: " + ", ".join(seen + partial)
-    if len(seen) == 2:
-        return "small+large"
-    return f"{seen[0]} only" if seen else "none"
-
-
-def judge(cell: str, r: dict[str, Any]) -> tuple[str, str]:
-    if cell == "c":
-        v = visibility(r)
-        return v, v
-    if cell == "d":
-        if r["smoke_exit"] != 0:
-            return "error", f"error (smoke exit {r['smoke_exit']})"
-        blocks = (r["blocks_joined"], r["blocks_unwound"])
-    else:
-        blocks = (r["blocks"],)
-    if any(b != r["expected_blocks"] for b in blocks):
-        return "error", f"error (blocks {blocks}, expected {r['expected_blocks']})"
-    return "completes", "completes"
-
-
 # ---- the matrix -----------------------------------------------------------------------------
 
 
@@ -514,9 +276,7 @@ def run_matrix(
             with ThreadPoolExecutor(max_workers=parallel) as pool:
                 list(pool.map(one, jobs))
         except BaseException:
-            with _LIVE_LOCK:
-                for p in list(_LIVE):
-                    _kill(p)
+            kill_all()
             raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -546,108 +306,6 @@ def run_matrix(
         "interpreters": {i.id: record(i) for i in interps},
         "results": results,
     }
-
-
-def table(data: dict[str, Any], cell: str) -> str:
-    flavours = list(data["flavours"])
-    by = {
-        (r["interpreter"], r["pythonmalloc"], r["flavour"]): r
-        for r in data["results"]
-        if r["cell"] == cell
-    }
-    lines = [
-        "| interpreter | PYTHONMALLOC | " + " | ".join(flavours) + " |",
-        "|---|---|" + "---|" * len(flavours),
-    ]
-    for ident in data["interpreters"]:
-        for pm in data["pythonmalloc"]:
-            row = [by.get((ident, pm, f)) for f in flavours]
-            if not any(row):
-                continue
-            texts = []
-            for r in row:
-                if r is None:
-                    texts.append("n/a")
-                else:
-                    texts.append(r["label"] + ("" if r["as_predicted"] else " (!)"))
-            lines.append(f"| {ident} | {pm} | " + " | ".join(texts) + " |")
-    return "\n".join(lines)
-
-
-def markdown(data: dict[str, Any]) -> str:
-    out = [
-        f"# Hazard matrix, run {data.get('run_id', '?')}",
-        "",
-        f"Started {data['started']}, wall time {data['wall_s']} s, commit "
-        f"{data['git_commit'][:12]}, machine {data['machine']}; timeout {data['timeout_s']:g} s "
-        f"per cell, {data['parallel']} children at once. Blocks: {data['parameters']['small']} B "
-        f"and {data['parameters']['large']} B, {data['parameters']['count']} of each per join.",
-        "",
-        "## Interpreters",
-        "",
-        "| id | version | command | libc | raw hook takes the GIL (expected, <= 3.14) |",
-        "|---|---|---|---|---|",
-    ]
-    for ident, i in data["interpreters"].items():
-        out.append(
-            f"| {ident} | {i['sys_version']} | `{i['command']}` | {i['libc']} | "
-            f"{'yes' if i['tracemalloc_raw_hook_takes_gil_expected'] else 'no'} |"
-        )
-    for what, key in (("Missing", "missing"), ("Refused", "refused")):
-        for ident, why in data.get(key, {}).items():
-            out.append(f"\n{what}: {ident}: {why}")
-    out += ["", "## Flavours", ""]
-    for f, facts in data["flavours"].items():
-        out.append(f"- {f}: `_rustext` sha256 {facts['extension_sha256'][:16]}…")
-    for cell, what in data["cells"].items():
-        out += ["", f"## ({cell}) {what}", "", table(data, cell)]
-    out += [
-        "",
-        "(!) marks a cell whose outcome differs from the prediction (raw hook takes the GIL on "
-        "<= 3.14; pymem-raw sends every block to the raw domain, pymem only blocks > 512 B).",
-    ]
-    surprises = [r for r in data["results"] if not r["as_predicted"]]
-    out += ["", f"## Surprises: {len(surprises)}", ""]
-    for r in surprises:
-        out.append(
-            f"- {r['interpreter']} {r['pythonmalloc']} {r['flavour']} ({r['cell']}): measured "
-            f"{r['label']}, predicted {r['predicted']}"
-        )
-    stacks: dict[tuple[str, str], list[str]] = {}
-    for r in data["results"]:
-        threads = r.get("stack") or []
-        alloc = [t for t in threads if t["name"] == "hazard-alloc" and t["frames"]]
-        main = [t for t in threads if t["main"] and t["frames"]]
-        if alloc or main:
-            sig = tuple(" < ".join(t[0]["frames"][:7]) if t else "?" for t in (alloc, main))
-            stacks.setdefault(sig, []).append(  # type: ignore[arg-type]
-                f"{r['interpreter']}/{r['pythonmalloc']}/{r['flavour']}/{r['cell']}"
-            )
-    if stacks:
-        out += [
-            "",
-            "## Where the hung cells wait (gdb `--stacks`, innermost frame first)",
-            "",
-            "Full backtraces: `stacks/`.",
-        ]
-        for (alloc_sig, main_sig), where in stacks.items():
-            out += [
-                "",
-                f"{len(where)} cells, e.g. {', '.join(where[:4])}:",
-                f"- allocating thread: `{alloc_sig}`",
-                f"- main thread (holds the GIL): `{main_sig}`",
-            ]
-    return "\n".join(out) + "\n"
-
-
-def write(data: dict[str, Any], json_path: Path) -> Path:
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = json_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    tmp.rename(json_path)
-    md = json_path.with_suffix(".md")
-    md.write_text(markdown(data))
-    return md
 
 
 def split(text: str) -> list[str]:

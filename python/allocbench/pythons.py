@@ -18,6 +18,9 @@ so the interpreter keeps the launcher's process id). ``allocbench.interpreters.f
 finds them. Needs root (debootstrap, mount, chroot). Standard library only.
 """
 
+# size: over 400 lines, one job (make pythons) whose steps, the host's mirror, debootstrap,
+# apt, the launchers and the stamp, read top to bottom in the order it runs them.
+
 from __future__ import annotations
 
 import argparse
@@ -34,6 +37,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from . import atomic
 from .interpreters import SID_ROOT_ENV, sid_bin, sid_root
 
 STAMP = ".allocbench-complete"
@@ -398,10 +402,7 @@ def write_launchers(root: Path, bin_dir: Path, versions: dict[str, str], binds: 
             name=name,
             exe=f"/usr/bin/python{v}",
         )
-        tmp = bin_dir / f".{name}.tmp"
-        tmp.write_text(text)
-        tmp.chmod(0o755)
-        tmp.replace(bin_dir / name)
+        atomic.write_text(bin_dir / name, text, mode=0o755)
         made.append(bin_dir / name)
     # A launcher of an interpreter sid no longer has would fail: remove it.
     for v in (*OPTIONAL, *REQUIRED):
@@ -483,10 +484,7 @@ def write_stamp(root: Path, mirror: str, versions: dict[str, str], made: str = "
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     info = {"mirror": mirror, "made": made or now, "refreshed": now}
     info |= {"pythons": versions, "libc6": libc}
-    tmp = root / (STAMP + ".tmp")
-    tmp.write_text(json.dumps(info, indent=2) + "\n")
-    os.sync()
-    tmp.replace(root / STAMP)
+    atomic.write_text(root / STAMP, json.dumps(info, indent=2) + "\n", sync=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,7 @@
  * seconds), or a negative value when the allocator returned NULL.
  *
  * The PyMem_Malloc and PyMem_Calloc pairs need a thread holding the GIL (the Python
- * binding holds it: rustext/src/bindings.rs never detaches around them). The PyMem_Raw
+ * binding holds it: rustext/src/bindings/workloads.rs never detaches around them). The PyMem_Raw
  * and libc pairs need no thread state.
  *
  * Compiled by rustext/build.rs only with the `python` feature (`cargo test` links no

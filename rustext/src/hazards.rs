@@ -126,7 +126,7 @@ fn hazard_traced_growth<'py>(
     Ok((before, during))
 }
 
-/// Adds the hazard functions to the module (one call from `bindings.rs`).
+/// Adds the hazard functions to the module (one call from `bindings/mod.rs`).
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(hazard_join_allocating_thread, m)?)?;
     m.add_function(wrap_pyfunction!(hazard_join_in_unwinding_drop, m)?)?;

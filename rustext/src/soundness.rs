@@ -187,7 +187,7 @@ fn sound_probe() -> (Option<(usize, bool, isize)>, bool) {
     (pyapi::probe_layout(), pyapi::thread_attached())
 }
 
-/// Adds the reproductions to the module (one call from `bindings.rs`).
+/// Adds the reproductions to the module (one call from `bindings/mod.rs`).
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sound_lock_then_alloc, m)?)?;
     m.add_function(wrap_pyfunction!(sound_start_churner, m)?)?;

@@ -23,6 +23,10 @@
 //!   thread at the fork would stay locked forever. `pthread_atfork` handlers take every
 //!   mutex before the fork and release them in parent and child (glibc's malloc does the
 //!   same with its arenas).
+//!
+//! Size: over 300 lines, one data structure: the reservation, the size classes and the
+//! per-thread caches share the class lists and the slab cursor, which a split would have to
+//! export to each other.
 
 use core::cell::UnsafeCell;
 use core::ptr;

@@ -60,28 +60,30 @@
 //!
 //! The cost of the probe is measured by the `alloc_pair_unguarded` workload, which runs the
 //! same fast path with the probe compiled out (sound only on a thread holding the GIL).
+//!
+//! Size: over 300 lines, 60 of them the invariants above, which the paths below keep and are
+//! read beside; the large-block family (`pymem/large.rs`) and the deferred frees
+//! (`pymem/deferred.rs`) are files of their own.
 
 use crate::aligned::{self, Plan};
 use crate::fallback;
-use crate::pyapi::{self, Api};
+use crate::pyapi;
+use crate::{Backend, Primitive};
+
+mod deferred;
+mod large;
+
 use core::alloc::{GlobalAlloc, Layout};
 use core::ffi::c_void;
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
-
-pub const NAME: &str = "pymem";
-pub const PRIMITIVE: &str =
-    "PyMem_Malloc + PyMem_Free (<= 512 B), PyMem_RawMalloc + PyMem_RawFree (> 512 B)";
+use deferred::{defer, drain_deferred};
+use large::{large_alloc, large_free, large_realloc};
 
 /// pymalloc's SMALL_REQUEST_THRESHOLD: larger requests go to the raw domain.
 const SMALL_MAX: usize = fallback::MAX_BLOCK;
 /// Small requests are rounded to 16 B (pymalloc's own step, so free of cost) and at least
 /// 16 B, so a deferred block can hold the list link without touching debug-hook guards.
 const ROUND: usize = 16;
-
-static DEFERRED: AtomicPtr<u8> = AtomicPtr::new(ptr::null_mut());
-static DEFERRED_TOTAL: AtomicUsize = AtomicUsize::new(0);
-static LEFT_AT_EXIT: AtomicUsize = AtomicUsize::new(0);
 
 pub struct PyMemAllocator;
 
@@ -123,138 +125,9 @@ unsafe fn free_small<const GUARD: bool>(p: *mut u8, req: usize) {
         // SAFETY: attached; p came from PyMem_Malloc/Calloc/Realloc.
         unsafe { (api.mem_free)(p as *mut c_void) };
     } else if pyapi::finalizing() {
-        LEFT_AT_EXIT.fetch_add(1, Ordering::Relaxed);
+        deferred::leave_at_exit();
     } else {
         defer(p);
-    }
-}
-
-fn defer(p: *mut u8) {
-    DEFERRED_TOTAL.fetch_add(1, Ordering::Relaxed);
-    let mut head = DEFERRED.load(Ordering::Relaxed);
-    loop {
-        // SAFETY: the block is >= 16 bytes and no longer used by its owner.
-        unsafe { (p as *mut *mut u8).write(head) };
-        match DEFERRED.compare_exchange_weak(head, p, Ordering::Release, Ordering::Relaxed) {
-            Ok(_) => return,
-            Err(h) => head = h,
-        }
-    }
-}
-
-/// Frees the blocks deferred by detached threads. Needs an attached thread state.
-#[inline(always)]
-fn drain_deferred(api: &Api) {
-    if !DEFERRED.load(Ordering::Relaxed).is_null() {
-        drain_slow(api);
-    }
-}
-
-#[cold]
-#[inline(never)]
-fn drain_slow(api: &Api) {
-    // Whole-list swap: no pop, hence no ABA.
-    let mut p = DEFERRED.swap(ptr::null_mut(), Ordering::Acquire);
-    while !p.is_null() {
-        // SAFETY: each node is a deferred pymalloc block whose first word links the next.
-        unsafe {
-            let next = (p as *mut *mut u8).read();
-            (api.mem_free)(p as *mut c_void);
-            p = next;
-        }
-    }
-}
-
-/// Large blocks (> 512 B) carry a 16-byte header naming their family: the raw domain when
-/// the thread was attached at allocation, libc otherwise. A detached thread must not call
-/// `PyMem_RawMalloc`/`RawCalloc`/`RawRealloc` (tracemalloc's hook on CPython <= 3.14 takes
-/// the GIL there), but `PyMem_RawFree` takes no GIL in any version, so the free goes to
-/// the block's own family from any thread.
-/// 8 bytes, not 16: a 1024 B request stays within glibc's tcache (<= 1032 B), and the
-/// block stays 8-aligned, all the natural path promises (`aligned.rs`).
-const HEADER: usize = 8;
-const FAMILY_RAW: usize = 0x5241_5721_7261_7721; // "RAW!raw!"
-const FAMILY_LIBC: usize = 0x4C49_4243_6C69_6263; // "LIBClibc"
-
-#[inline(always)]
-unsafe fn large_alloc<const GUARD: bool>(req: usize, zeroed: bool) -> *mut u8 {
-    let Some(n) = req.checked_add(HEADER) else {
-        return ptr::null_mut();
-    };
-    // SAFETY: both families take any size and return NULL on failure; the header is inside.
-    unsafe {
-        let (base, family) = match pyapi::api() {
-            Some(api) if !GUARD || api.attached() => (
-                if zeroed {
-                    (api.raw_calloc)(1, n)
-                } else {
-                    (api.raw_malloc)(n)
-                } as *mut u8,
-                FAMILY_RAW,
-            ),
-            _ => (
-                if zeroed {
-                    libc::calloc(1, n)
-                } else {
-                    libc::malloc(n)
-                } as *mut u8,
-                FAMILY_LIBC,
-            ),
-        };
-        if base.is_null() {
-            return base;
-        }
-        (base as *mut usize).write(family);
-        base.add(HEADER)
-    }
-}
-
-/// # Safety
-/// `p` came from [`large_alloc`] or [`large_realloc`].
-#[inline(always)]
-unsafe fn large_free(p: *mut u8) {
-    // SAFETY: the header precedes p; a raw-domain block implies the API exists.
-    unsafe {
-        let base = p.sub(HEADER);
-        if (base as *const usize).read() == FAMILY_RAW {
-            (pyapi::api().unwrap_unchecked().raw_free)(base as *mut c_void)
-        } else {
-            libc::free(base as *mut c_void)
-        }
-    }
-}
-
-/// # Safety
-/// `p` came from [`large_alloc`] or [`large_realloc`] with `old_req` bytes; `new_req` > 512.
-#[inline]
-unsafe fn large_realloc(p: *mut u8, old_req: usize, new_req: usize) -> *mut u8 {
-    let Some(n) = new_req.checked_add(HEADER) else {
-        return ptr::null_mut();
-    };
-    // SAFETY: each family resizes its own blocks; the header moves with the block.
-    unsafe {
-        let base = p.sub(HEADER);
-        let q = if (base as *const usize).read() == FAMILY_LIBC {
-            libc::realloc(base as *mut c_void, n) as *mut u8
-        } else {
-            match pyapi::api() {
-                Some(api) if api.attached() => (api.raw_realloc)(base as *mut c_void, n) as *mut u8,
-                // Detached: a new libc block, the raw one freed (RawFree takes no GIL).
-                _ => {
-                    let q = large_alloc::<true>(new_req, false);
-                    if !q.is_null() {
-                        ptr::copy_nonoverlapping(p, q, old_req.min(new_req));
-                        large_free(p);
-                    }
-                    return q;
-                }
-            }
-        };
-        if q.is_null() {
-            q
-        } else {
-            q.add(HEADER)
-        }
     }
 }
 
@@ -308,7 +181,7 @@ unsafe fn alloc_fast<const GUARD: bool, const ZEROED: bool>(layout: Layout) -> *
     if fast_layout(layout) {
         if let Some(api) = pyapi::api_ready() {
             // Deferred frees waiting: the cold path drains them first.
-            if !GUARD || (api.attached_fast() && DEFERRED.load(Ordering::Relaxed).is_null()) {
+            if !GUARD || (api.attached_fast() && !deferred::pending()) {
                 // At least 8 bytes, so a block deferred later can hold its list link.
                 let n = layout.size().max(8);
                 // SAFETY: attached (checked above, or promised by the caller).
@@ -418,27 +291,59 @@ unsafe impl GlobalAlloc for PyMemAllocator {
     }
 }
 
-/// The allocator path without the thread-state guard (orjson's design), for measuring
-/// what the guard costs. Only sound on a thread holding the GIL.
-///
-/// # Safety
-/// As `GlobalAlloc::alloc`, and the calling thread must hold the GIL.
-#[inline]
-pub unsafe fn alloc_unguarded(layout: Layout) -> *mut u8 {
-    unsafe { alloc_fast::<false, false>(layout) }
-}
+impl Backend for PyMemAllocator {
+    const NAME: &'static str = "pymem";
+    const PRIMITIVE: &'static str =
+        "PyMem_Malloc + PyMem_Free (<= 512 B), PyMem_RawMalloc + PyMem_RawFree (> 512 B)";
+    const ROUTES_THROUGH_PYMEM: bool = true;
+    const FALLBACK_REGION_BYTES: usize = fallback::REGION_BYTES;
 
-/// # Safety
-/// As `GlobalAlloc::dealloc`, and the calling thread must hold the GIL.
-#[inline]
-pub unsafe fn dealloc_unguarded(p: *mut u8, layout: Layout) {
-    unsafe { dealloc_fast::<false>(p, layout) }
+    fn primitive(size: usize) -> Option<Primitive> {
+        primitive(size)
+    }
+
+    /// The fallback region's blocks and slabs, then blocks deferred by detached frees and
+    /// deferred blocks left at exit.
+    fn counters() -> Vec<(&'static str, usize)> {
+        let (live, total, carved) = fallback::stats();
+        let mut v = vec![
+            ("fallback_live_blocks", live),
+            ("fallback_total_blocks", total),
+            ("fallback_slab_bytes", carved),
+        ];
+        v.extend(deferred::deferred_counters());
+        v
+    }
+
+    fn in_fallback_region(p: *const u8) -> Option<bool> {
+        Some(fallback::contains(p as *mut u8))
+    }
+
+    /// The allocator path without the thread-state guard (orjson's design), for measuring
+    /// what the guard costs. Only sound on a thread holding the GIL.
+    ///
+    /// # Safety
+    /// As `GlobalAlloc::alloc`, and the calling thread must hold the GIL.
+    #[inline]
+    unsafe fn alloc_unguarded(&self, layout: Layout) -> *mut u8 {
+        unsafe { alloc_fast::<false, false>(layout) }
+    }
+
+    /// # Safety
+    /// As `GlobalAlloc::dealloc`, and the calling thread must hold the GIL.
+    #[inline]
+    unsafe fn dealloc_unguarded(&self, p: *mut u8, layout: Layout) {
+        unsafe { dealloc_fast::<false>(p, layout) }
+    }
 }
 
 /// The primitive this backend calls for a block of `size` bytes, for the raw baseline:
 /// pymalloc up to 512 B, the raw domain above (as `alloc` does), so `raw_pair` and
-/// `alloc_pair` of one size compare the same allocator. None when it cannot be called here.
-pub fn primitive(size: usize) -> Option<crate::Primitive> {
+/// `alloc_pair` of one size compare the same allocator. None when it cannot be called
+/// here. A free function rather than the trait method's body: `allocbench.calls` finds
+/// its nested pairs by name (`allocbench_alloc::pymem::primitive::m`), and a trait
+/// method's path (`<PyMemAllocator as Backend>::…`) has angle brackets it does not read.
+pub fn primitive(size: usize) -> Option<Primitive> {
     let api = pyapi::api()?;
     if size > SMALL_MAX {
         unsafe fn rm(n: usize) -> *mut u8 {
@@ -461,22 +366,4 @@ pub fn primitive(size: usize) -> Option<crate::Primitive> {
         unsafe { (pyapi::api().unwrap_unchecked().mem_free)(p as *mut c_void) }
     }
     Some((m, f))
-}
-
-/// Counters: blocks deferred by detached frees, deferred blocks left at exit.
-pub fn counters() -> [(&'static str, usize); 3] {
-    [
-        ("deferred_frees", DEFERRED_TOTAL.load(Ordering::Relaxed)),
-        ("left_at_exit", LEFT_AT_EXIT.load(Ordering::Relaxed)),
-        ("deferred_pending", {
-            let mut n = 0;
-            let mut p = DEFERRED.load(Ordering::Acquire);
-            // Reading the list races with a concurrent drain; only called with the GIL.
-            while !p.is_null() && n < 1 << 20 {
-                n += 1;
-                p = unsafe { (p as *mut *mut u8).read() };
-            }
-            n
-        }),
-    ]
 }

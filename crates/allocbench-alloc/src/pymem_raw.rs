@@ -9,12 +9,10 @@
 
 use crate::aligned::{self, Plan};
 use crate::pyapi;
+use crate::{Backend, Primitive};
 use core::alloc::{GlobalAlloc, Layout};
 use core::ffi::c_void;
 use core::ptr;
-
-pub const NAME: &str = "pymem-raw";
-pub const PRIMITIVE: &str = "PyMem_RawMalloc + PyMem_RawFree";
 
 pub struct PyMemRawAllocator;
 
@@ -62,14 +60,20 @@ unsafe impl GlobalAlloc for PyMemRawAllocator {
     }
 }
 
-/// The backend's own primitive, for the raw baseline (the same for every size).
-pub fn primitive(_size: usize) -> Option<crate::Primitive> {
-    pyapi::api()?;
-    unsafe fn m(n: usize) -> *mut u8 {
-        unsafe { (pyapi::api().unwrap_unchecked().raw_malloc)(n) as *mut u8 }
+impl Backend for PyMemRawAllocator {
+    const NAME: &'static str = "pymem-raw";
+    const PRIMITIVE: &'static str = "PyMem_RawMalloc + PyMem_RawFree";
+    const ROUTES_THROUGH_PYMEM: bool = true;
+
+    /// The backend's own primitive, for the raw baseline (the same for every size).
+    fn primitive(_size: usize) -> Option<Primitive> {
+        pyapi::api()?;
+        unsafe fn m(n: usize) -> *mut u8 {
+            unsafe { (pyapi::api().unwrap_unchecked().raw_malloc)(n) as *mut u8 }
+        }
+        unsafe fn f(p: *mut u8) {
+            unsafe { (pyapi::api().unwrap_unchecked().raw_free)(p as *mut c_void) }
+        }
+        Some((m, f))
     }
-    unsafe fn f(p: *mut u8) {
-        unsafe { (pyapi::api().unwrap_unchecked().raw_free)(p as *mut c_void) }
-    }
-    Some((m, f))
 }

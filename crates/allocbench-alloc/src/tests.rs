@@ -1,4 +1,7 @@
 //! Backend tests without an interpreter: the flavour's allocator used as a plain value.
+//!
+//! Size: over 300 lines, every backend's tests in one file: the shared ones run in every
+//! flavour's `cargo test`, each backend's own module only under its feature.
 
 use crate::checks::{layout_roundtrip, run_ops, Op};
 use crate::{pyapi, ALLOCATOR, NAME, ROUTES_THROUGH_PYMEM};

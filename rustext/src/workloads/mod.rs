@@ -3,12 +3,16 @@
 //! Parameters are validated by the Python catalogue first; the checks here only keep a
 //! bad call from panicking (they return `WorkloadError`).
 //!
-//! One file per family. Nothing here touches Python, except `interplay` (in bindings.rs)
-//! and `c_pair` (the C loops call CPython's allocator; built with the `python` feature only).
+//! One file per family (`c_pair` apart from the rest of `raw`). Nothing here touches Python,
+//! except `interplay` (Python objects beside Rust blocks) and `c_pair` (the C loops call
+//! CPython's allocator): both are built with the `python` feature only. The Python bindings
+//! of every workload: `bindings/workloads.rs`.
 
 #[cfg(feature = "python")]
 pub mod c_pair;
 pub mod fragmentation;
+#[cfg(feature = "python")]
+pub mod interplay;
 pub mod raw;
 pub mod realloc;
 pub mod threads;

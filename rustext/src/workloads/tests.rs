@@ -4,6 +4,9 @@
 //! The test binary's global allocator counts, per thread, what each workload asks of it
 //! (`counting` below), so a test can check that a workload allocates what it says (one
 //! block per op, calloc for `zeroed_vec`, a realloc per resize) and frees all of it.
+//!
+//! Size: over 300 lines, the tests of every workload family in one file: they share the
+//! counting allocator (`counting` below) this test binary installs as its global one.
 
 use super::fragmentation::{fragmentation, FreePattern, Report};
 use super::realloc::{realloc_growth, realloc_moves, Growth};
