@@ -339,6 +339,33 @@ def test_the_report_redraws_from_a_stored_run_and_answers(tmp_path: Path):
                 assert f in answer
 
 
+def test_the_verdict_table_holds_its_confidence_over_all_its_comparisons(tmp_path: Path):
+    """The hazard: rpds-py ships no allocator, so its ``system`` flavour is an A/A control.
+    At 95 % per comparison, the stored rigorous run calls that control 1.37x slower in the
+    threads family (one false difference among 20 comparisons of time). With the table's
+    intervals held together (Bonferroni), it is a tie, and the memory differences, which are
+    real, stay."""
+    from allocbench import extension_report as x
+    from allocbench.extension_workloads import load_workloads
+
+    run = ROOT / "results" / "extensions" / "rpds_py-2026.9.1" / "20261125-104350-rigorous"
+    data = x.load(run)
+    record = json.loads((run / "run.json").read_text())
+    families = {w.name: w.family for w in load_workloads(ROOT / record["workloads_file"]).WORKLOADS}
+    threads = [n for n in data[x.SHIPPED] if x.family_of(n, families) == "threads"]
+    assert threads and all("/" not in n for n in threads)
+    assert x.family_ratios(data, threads, "system").outcome() == "higher"  # 95 % alone
+    table = (run / "report.md").read_text()
+    row = next(ln for ln in table.splitlines() if ln.startswith("| threads ("))
+    system = row.split(" | ")[1 + record["flavours"][1:].index("system")]
+    assert system.startswith("1.375 [") and system.endswith("tie (within ±124.9%)"), row
+    assert "20 comparisons of time and 15 of memory" in table and "99.75% (time)" in table
+    held = next(ln for ln in table.splitlines() if ln.startswith("| RSS held ("))
+    assert "0.860 [0.857, 0.864] 1.16x smaller" in held
+    shutil.copytree(run, tmp_path / "run")
+    assert x.build(tmp_path / "run", ROOT / "results").read_text() == table
+
+
 @pytest.mark.parametrize("path", sorted((ROOT / "benchmarks" / "extensions").glob("*.py")))
 def test_every_extension_workload_file_is_valid_without_its_extension(path: Path):
     """Importing a workload file needs no extension (it imports it inside each workload),

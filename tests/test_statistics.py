@@ -23,3 +23,17 @@ def test_round_ratio_pairs_rounds_and_takes_students_t():
     # 1 % faster in every round: significant, but within the 2 % margin: a tie.
     r = report.round_ratio([0.99, 0.991, 0.989])
     assert r.significant and r.outcome() == "tie" and r.within() == pytest.approx(0.02)
+
+
+def test_bonferroni_splits_the_error_over_the_comparisons():
+    from allocbench.report.stats import bonferroni
+
+    assert bonferroni(1) == pytest.approx(0.95)
+    assert bonferroni(20) == pytest.approx(0.9975)
+    assert bonferroni(4, confidence=0.9) == pytest.approx(0.975)
+    with pytest.raises(ValueError, match="comparisons must be >= 1; got 0"):
+        bonferroni(0)
+    # A wider interval from the same rounds: 1.10 in all three of them but one 1.02.
+    plain = report.round_ratio([1.10, 1.12, 1.02])
+    wide = report.round_ratio([1.10, 1.12, 1.02], bonferroni(20))
+    assert wide.value == plain.value and wide.low < plain.low and wide.high > plain.high

@@ -57,7 +57,9 @@ def round_ratio(per_round: Sequence[float], confidence: float = CONFIDENCE) -> R
     )
 
 
-def family_ratio(pairs: Sequence[tuple[dict[int, float], dict[int, float]]]) -> RoundRatio | None:
+def family_ratio(
+    pairs: Sequence[tuple[dict[int, float], dict[int, float]]], confidence: float = CONFIDENCE
+) -> RoundRatio | None:
     """``pairs``: per benchmark, (round -> mean of a flavour, round -> mean of the other).
     Per round: the geometric mean over the benchmarks of a / b; then ``round_ratio`` over
     the rounds every benchmark has on both sides (None when there is none)."""
@@ -67,7 +69,7 @@ def family_ratio(pairs: Sequence[tuple[dict[int, float], dict[int, float]]]) -> 
     per_round = [
         math.exp(statistics.fmean(math.log(a[r] / b[r]) for a, b in pairs)) for r in sorted(rounds)
     ]
-    return round_ratio(per_round) if per_round else None
+    return round_ratio(per_round, confidence) if per_round else None
 
 
 def welch_ratio(
@@ -135,6 +137,14 @@ class RoundRatio:
         if not self.has_interval:
             return f"{self.value:.3f} ({self.rounds} round{'s' * (self.rounds != 1)}: no interval)"
         return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}]"
+
+
+def bonferroni(comparisons: int, confidence: float = CONFIDENCE) -> float:
+    """The confidence of each of ``comparisons`` intervals that together hold ``confidence``
+    (family-wise): 1 - (1 - confidence) / comparisons."""
+    if comparisons < 1:
+        raise ValueError(f"comparisons must be >= 1; got {comparisons}")
+    return 1 - (1 - confidence) / comparisons
 
 
 def rsd(values: list[float]) -> float:
