@@ -2,7 +2,8 @@
 Chromium: the deterministic lines (bench_deterministic: instructions/op and est. cycles/op
 by callgrind) hold at least MIN_COMMITS commits for every flavour in the published data; a
 graph narrowed to one point draws a line for every flavour; every link of the README's
-landing section ("The dashboard at a glance") opens a graph that draws."""
+landing section ("The dashboard at a glance") opens a graph that draws; the wall-time
+lines (ns/op) hold the same history."""
 
 import functools
 import http.server
@@ -28,6 +29,13 @@ DETERMINISTIC = [
 ]
 # The stored history holds at least this many code commits for every flavour (issue 4).
 MIN_COMMITS = 10
+# Wall-time lines in ns/op (TIME_VERSION 2; make history BENCH=time_): the same commits.
+WALL_TIME = [
+    "bench_throughput.AllocPair.time_alloc_pair",
+    "bench_throughput.ChurnBatch.time_churn_batch",
+    "bench_raw.RawPair.time_raw_pair",
+    "bench_realloc.ReallocGrowth.time_realloc_growth",
+]
 PYTHON = "3.11"  # the default CPython, on which every flavour has the full history
 SHOTS = ROOT / "build" / "dashboard"
 
@@ -160,6 +168,13 @@ def test_the_deterministic_lines_hold_the_history_of_every_flavour(published):
     stored = {f: stored_commits(f) for f in FLAVOURS}
     assert all(n >= MIN_COMMITS for n in stored.values()), stored
     for bench in DETERMINISTIC:
+        drawn = published_points(published, bench)
+        assert all(n >= MIN_COMMITS for n in drawn.values()), (bench, drawn)
+
+
+def test_the_wall_time_lines_hold_the_history_of_every_flavour(published):
+    """The ns/op lines (version 2 of the time_ benchmarks: an older version is not drawn)."""
+    for bench in WALL_TIME:
         drawn = published_points(published, bench)
         assert all(n >= MIN_COMMITS for n in drawn.values()), (bench, drawn)
 
