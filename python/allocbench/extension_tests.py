@@ -6,13 +6,10 @@ passes)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
-import sys
 import time
 import tomllib
 from dataclasses import dataclass
@@ -21,6 +18,7 @@ from pathlib import Path
 from . import interpreters
 from .extension_build import SHIPPED, ExtensionError
 from .flavour import ROOT
+from .pydeps import install_wheels
 
 TEST_TIMEOUT_S = 1800
 
@@ -80,8 +78,8 @@ def test_requirements(project: Path) -> list[str]:
 
 
 def ensure_testdeps(project: Path, interp: interpreters.Interpreter, where: Path) -> Path:
-    """The test requirements whose markers hold for ``interp``, installed for it with the
-    venv's pip (binary wheels, ``--target``; the sid interpreters have no pip)."""
+    """The test requirements whose markers hold for ``interp``, installed for it into
+    ``where``/testdeps (``pydeps.install_wheels``: binary wheels, a stamp, a lock)."""
     from packaging.requirements import Requirement
 
     env_out = subprocess.run(
@@ -96,26 +94,14 @@ def ensure_testdeps(project: Path, interp: interpreters.Interpreter, where: Path
         if req.marker is None or req.marker.evaluate(marker_env):
             req.marker = None
             wanted.append(str(req))
-    key = hashlib.sha256(json.dumps(sorted(wanted)).encode()).hexdigest()[:16]
     target = where / "testdeps"
-    stamp = target / ".allocbench-testdeps"
-    if stamp.exists() and stamp.read_text() == key:
-        return target
-    tmp = where / f".testdeps.tmp{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    cmd = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "-q"]
-    cmd += ["--target", str(tmp), "--python-version", interp.version, "--implementation", "cp"]
-    cmd += ["--only-binary=:all:", "--no-compile", *wanted]
-    print(f"test requirements for CPython {interp.version}: {' '.join(wanted)}", flush=True)
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise ExtensionError(
-            "installing the test requirements failed:\n" + (proc.stderr or proc.stdout)[-1500:]
-        )
-    (tmp / stamp.name).write_text(key)
-    shutil.rmtree(target, ignore_errors=True)
-    tmp.rename(target)
+    install_wheels(
+        target,
+        sorted(wanted),
+        interp.version,
+        stamp_name=".allocbench-testdeps",
+        error=ExtensionError,
+    )
     return target
 
 

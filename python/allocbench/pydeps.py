@@ -59,49 +59,57 @@ def pydeps_dir(version: str, root: Path | None = None) -> Path:
     return (root or _root()) / "build" / "pydeps" / f"cp{version}"
 
 
-def ensure_pydeps(interp: Interpreter, root: Path | None = None, quiet: bool = True) -> Path:
-    """build/pydeps/cp<version>: WORKER_PACKAGES for the interpreter's minor version,
-    installed by the project venv's pip (``--target``, ``--python-version``,
-    ``--only-binary=:all:``: the interpreters of the sid root have no pip). A stamp holds the
-    requirements; an unchanged one is not installed again. Returns the directory (a
-    PYTHONPATH entry of the workers)."""
+def install_wheels(
+    target: Path,
+    requirements: list[str],
+    version: str,
+    *,
+    stamp_name: str,
+    constraints: list[str] | None = None,
+    error: type[Exception] = InterpreterError,
+    quiet: bool = True,
+) -> None:
+    """``requirements`` (binary wheels for CPython ``version``) installed into ``target`` by
+    the project venv's pip (``--target``, ``--python-version``, ``--only-binary=:all:``: the
+    interpreters of the sid root have no pip). A stamp in ``target`` holds what was asked;
+    unchanged, nothing is installed again. Installers of one parent directory take turns
+    (a lock), and ``target`` is replaced whole once the new one is complete, so a failed or
+    interrupted install leaves the previous one. A failure raises ``error``."""
     import fcntl
     import tempfile
 
-    target = pydeps_dir(interp.version, root)
-    mtime = _stamp_mtime(target)
-    if mtime is not None and _PYDEPS_READY.get(target) == mtime:
-        return target  # checked in this process already (every worker step asks)
-    reqs = worker_requirements(root)
-    constraints = _venv_constraints()
-    stamp_text = json.dumps({"requirements": reqs, "constraints": constraints}, indent=1)
+    constraints = constraints or []
+    stamp_text = json.dumps({"requirements": requirements, "constraints": constraints}, indent=1)
     key = hashlib.sha256(stamp_text.encode()).hexdigest()[:16]
-    stamp = target / ".allocbench-pydeps"
+    stamp = target / stamp_name
     if stamp.exists() and stamp.read_text() == key:
-        _PYDEPS_READY[target] = _stamp_mtime(target)
-        return target
+        return
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target.parent / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if stamp.exists() and stamp.read_text() == key:
-            return target
+            return  # another process installed it while this one waited
         print(
-            f"pydeps: installing {' '.join(reqs)} for CPython {interp.version} into {target}",
+            f"installing {' '.join(requirements)} for CPython {version} into {target}",
             file=sys.stderr,
             flush=True,
         )
-        tmp = Path(tempfile.mkdtemp(prefix=f".cp{interp.version}-", dir=target.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
         try:
-            cfile = tmp / "constraints.txt"
-            cfile.write_text("\n".join(constraints) + "\n")
+            (tmp / "site").mkdir()
             cmd = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check"]
-            cmd += ["--target", str(tmp / "site"), "--python-version", interp.version]
+            cmd += ["--target", str(tmp / "site"), "--python-version", version]
             cmd += ["--implementation", "cp", "--only-binary=:all:", "--no-compile"]
-            cmd += ["-c", str(cfile), *(["-q"] if quiet else []), *reqs]
-            out = subprocess.run(cmd, capture_output=True, text=True)
-            if out.returncode != 0:
-                raise InterpreterError(
-                    f"installing {' '.join(reqs)} for CPython {interp.version} failed:\n"
+            if constraints:
+                cfile = tmp / "constraints.txt"
+                cfile.write_text("\n".join(constraints) + "\n")
+                cmd += ["-c", str(cfile)]
+            cmd += [*(["-q"] if quiet else []), *requirements]
+            # Nothing to install (an extension without test requirements): only the stamp.
+            out = subprocess.run(cmd, capture_output=True, text=True) if requirements else None
+            if out is not None and out.returncode != 0:
+                raise error(
+                    f"installing {' '.join(requirements)} for CPython {version} failed:\n"
                     + (out.stderr or out.stdout).strip()[-2000:]
                 )
             (tmp / "site" / stamp.name).write_text(key)
@@ -113,16 +121,35 @@ def ensure_pydeps(interp: Interpreter, root: Path | None = None, quiet: bool = T
             shutil.rmtree(old, ignore_errors=True)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def ensure_pydeps(interp: Interpreter, root: Path | None = None, quiet: bool = True) -> Path:
+    """build/pydeps/cp<version>: WORKER_PACKAGES for the interpreter's minor version, pinned
+    to the project venv's versions (``install_wheels``). Returns the directory (a PYTHONPATH
+    entry of the workers)."""
+    target = pydeps_dir(interp.version, root)
+    mtime = _stamp_mtime(target)
+    if mtime is not None and _PYDEPS_READY.get(target) == mtime:
+        return target  # checked in this process already (every worker step asks)
+    install_wheels(
+        target,
+        worker_requirements(root),
+        interp.version,
+        stamp_name=STAMP,
+        constraints=_venv_constraints(),
+        quiet=quiet,
+    )
     _PYDEPS_READY[target] = _stamp_mtime(target)
     return target
 
 
+STAMP = ".allocbench-pydeps"
 _PYDEPS_READY: dict[Path, float | None] = {}
 
 
 def _stamp_mtime(target: Path) -> float | None:
     try:
-        return (target / ".allocbench-pydeps").stat().st_mtime
+        return (target / STAMP).stat().st_mtime
     except OSError:
         return None
 
