@@ -16,7 +16,7 @@
    fails a test the as-shipped build passes is reported with those tests and left out of
    the timing (a test that fails in as-shipped too is the sdist's, not the allocator's).
 4. The workloads of ``benchmarks/extensions/<name>.py`` through the interleaved pyperf
-   engine of ``make bench`` (``allocbench.bench.measure``); results in
+   engine of ``make bench`` (``allocbench.interleave.measure``); results in
    ``<results>/extensions/<name>-<version>/<run id>/<flavour>.json`` beside ``run.json``,
    ``tests.json`` and the report (``allocbench.extension_report``).
 
@@ -40,7 +40,7 @@ from typing import Any
 
 from . import FLAVOURS, interpreters, split_names
 from .atomic import write_json as write_json_atomically
-from .bench import MODES, BenchError, check_mode, git_commit, measure, schedule, select
+from .bench import git_commit
 from .extension_build import (
     BUILD_ROOT,
     SHIPPED,
@@ -73,6 +73,7 @@ from .extension_tests import (
 )
 from .extension_workloads import load_workloads
 from .flavour import ENV_VAR, ROOT
+from .interleave import MODES, BenchError, check_mode, measure, schedule, select
 from .report import RUN_RECORD
 
 __all__ = [
