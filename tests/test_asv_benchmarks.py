@@ -155,3 +155,17 @@ def test_combinations_that_are_not_points_are_skipped(monkeypatch):
                     ran.append((size, live, order))
     assert len(cls.params[0]) * len(cls.params[2]) == 4
     assert sorted(ran) == sorted((p["size"], p["live"], p["order"]) for p in pts)
+
+
+def test_the_deterministic_lines_repeat_the_counting_constants_exactly():
+    """bench_deterministic repeats allocbench.instructions' constants and cycle formula (asv
+    runs it against commits whose installed package lacks them); the two must not drift."""
+    from allocbench import instructions
+
+    b = bench_deterministic
+    assert b.CACHE_GEOMETRY == instructions.CACHE_GEOMETRY
+    assert b.CYCLE_WEIGHTS == instructions.CYCLE_WEIGHTS
+    assert tuple(b.EVENTS) == tuple(instructions.EVENTS)
+    assert b.CLOCK_FREE_ALLOCATOR_ENV == instructions.CLOCK_FREE_ALLOCATOR_ENV
+    ev = dict(zip(instructions.EVENTS, [1000, 300, 200, 10, 20, 5, 2, 3, 1], strict=True))
+    assert b._est_cycles(ev) == instructions.est_cycles(ev)
