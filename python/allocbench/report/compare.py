@@ -14,8 +14,8 @@ import statistics
 from collections.abc import Iterable
 from pathlib import Path
 
-from .. import FLAVOURS, catalogue
-from .document import Block, _write_text, fmt_ratio, render_html, render_markdown
+from .. import FLAVOURS, atomic, catalogue
+from .document import Block, fmt_ratio, render_html, render_markdown
 from .load import MACHINE_KEYS, ReportInputError, RunData, load_run
 from .replicate import replication_blocks
 from .stats import CONFIDENCE, EQUIVALENCE_MARGIN, welch_ratio
@@ -238,10 +238,10 @@ def compare_runs(run_dirs: Iterable[Path | str], out_dir: Path | str) -> Path:
             "this page puts their verdicts side by side.",
         )
     ]
-    _write_text(out / "index.md", render_markdown(title, intro + blocks))
-    _write_text(out / "index.html", render_html(title, intro + blocks))
+    atomic.write_text(out / "index.md", render_markdown(title, intro + blocks))
+    atomic.write_text(out / "index.html", render_html(title, intro + blocks))
     record = {"runs": [str(Path(d).resolve()) for d in run_dirs], "run_ids": names}
-    _write_text(out / "compare.json", json.dumps(record, indent=1) + "\n")
+    atomic.write_text(out / "compare.json", json.dumps(record, indent=1) + "\n")
     return out / "index.html"
 
 

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import html
 import math
-from pathlib import Path
 
-from .. import atomic
 from .stats import CONFIDENCE, RoundRatio
 
 
@@ -108,7 +106,3 @@ def render_html(title: str, blocks: list[Block]) -> str:
             parts.append(f"<pre>{e(b[1])}</pre>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
-
-
-def _write_text(path: Path, text: str) -> None:
-    atomic.write_text(path, text)

@@ -9,11 +9,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .. import catalogue
+from .. import atomic, catalogue
 from .compare import run_dimensions
 from .document import (
     Block,
-    _write_text,
     fmt_bytes,
     fmt_time,
     ratio_words,
@@ -267,7 +266,7 @@ def build(run_dir: Path | str, out_dir: Path | str, bench_started: float | None 
     blocks += targets_section(data, wall_s)
 
     title = f"allocbench report: {data.record.get('run_id', data.run_dir.name)}"
-    _write_text(out / "index.md", render_markdown(title, blocks))
+    atomic.write_text(out / "index.md", render_markdown(title, blocks))
     index = out / "index.html"
-    _write_text(index, render_html(title, blocks))
+    atomic.write_text(index, render_html(title, blocks))
     return index
